@@ -1,0 +1,49 @@
+package bus
+
+import (
+	"maps"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Headers a dead letter carries besides the original message's own, which
+// travel unchanged with its key and payload.
+const (
+	HeaderDeadLetterError        = "eventbus-dlq-error"         // the last failure's text
+	HeaderDeadLetterPermanent    = "eventbus-dlq-permanent"     // "true" when the failure was Permanent
+	HeaderDeadLetterAttempts     = "eventbus-dlq-attempts"      // handler runs, across redeliveries where known
+	HeaderDeadLetterTopic        = "eventbus-dlq-topic"         // the original topic
+	HeaderDeadLetterGroup        = "eventbus-dlq-group"         // the failing group; empty for ephemeral subscriptions
+	HeaderDeadLetterPartition    = "eventbus-dlq-partition"     // where the backend has partitions
+	HeaderDeadLetterOffset       = "eventbus-dlq-offset"        // where the backend has offsets
+	HeaderDeadLetterFirstFailure = "eventbus-dlq-first-failure" // RFC 3339 with nanoseconds
+	HeaderDeadLetterLastFailure  = "eventbus-dlq-last-failure"  // RFC 3339 with nanoseconds
+)
+
+// maxErrorHeaderBytes keeps a long error, such as a panic's stack, from
+// pushing a dead letter past the backend's message size limit.
+const maxErrorHeaderBytes = 8 << 10
+
+func deadLetterHeader(m *Message, group string, lastErr error, firstFailure, lastFailure time.Time) map[string]string {
+	h := make(map[string]string, len(m.Header)+9)
+	maps.Copy(h, m.Header)
+	text := lastErr.Error()
+	if len(text) > maxErrorHeaderBytes {
+		text = strings.ToValidUTF8(text[:maxErrorHeaderBytes], "") + "…(truncated)"
+	}
+	h[HeaderDeadLetterError] = text
+	h[HeaderDeadLetterPermanent] = strconv.FormatBool(IsPermanent(lastErr))
+	h[HeaderDeadLetterAttempts] = strconv.Itoa(m.Attempt)
+	h[HeaderDeadLetterTopic] = m.Topic
+	h[HeaderDeadLetterGroup] = group
+	if p := m.delivery.Partition; p >= 0 {
+		h[HeaderDeadLetterPartition] = strconv.Itoa(int(p))
+	}
+	if o := m.delivery.Offset; o >= 0 {
+		h[HeaderDeadLetterOffset] = strconv.FormatInt(o, 10)
+	}
+	h[HeaderDeadLetterFirstFailure] = firstFailure.UTC().Format(time.RFC3339Nano)
+	h[HeaderDeadLetterLastFailure] = lastFailure.UTC().Format(time.RFC3339Nano)
+	return h
+}

@@ -1,0 +1,70 @@
+package driver
+
+import "time"
+
+// CloudEvents binary-mode header names. ID and Time travel as ce_id and
+// ce_time; every other header travels as it is, so a CloudEvents-aware
+// consumer reads our events and we read theirs.
+const (
+	HeaderID          = "ce_id"
+	HeaderTime        = "ce_time"
+	HeaderSpecVersion = "ce_specversion"
+	HeaderType        = "ce_type"
+	HeaderSource      = "ce_source"
+	HeaderContentType = "content-type"
+
+	// SpecVersion is the CloudEvents version written on publish.
+	SpecVersion = "1.0"
+	// DefaultType and DefaultSource fill the required CloudEvents
+	// attributes when a message does not set them. They are implied: a
+	// delivery whose ce_type or ce_source equals them does not show them in
+	// its Header, so headers round-trip exactly.
+	DefaultType   = "eventbus.message"
+	DefaultSource = "eventbus"
+)
+
+// EncodeHeaders calls add for every wire header of m: the CloudEvents
+// attributes, then m.Header.
+func EncodeHeaders(m *Message, add func(key, value string)) {
+	add(HeaderSpecVersion, SpecVersion)
+	add(HeaderID, m.ID)
+	add(HeaderTime, m.Time.Format(time.RFC3339Nano))
+	if _, ok := m.Header[HeaderType]; !ok {
+		add(HeaderType, DefaultType)
+	}
+	if _, ok := m.Header[HeaderSource]; !ok {
+		add(HeaderSource, DefaultSource)
+	}
+	for k, v := range m.Header {
+		add(k, v)
+	}
+}
+
+// DecodeHeader applies one wire header to m, the inverse of EncodeHeaders.
+// A ce_time that does not parse is kept in Header rather than lost.
+func DecodeHeader(m *Message, key, value string) {
+	switch key {
+	case HeaderSpecVersion:
+		return
+	case HeaderID:
+		m.ID = value
+		return
+	case HeaderTime:
+		if t, err := time.Parse(time.RFC3339Nano, value); err == nil {
+			m.Time = t
+			return
+		}
+	case HeaderType:
+		if value == DefaultType {
+			return
+		}
+	case HeaderSource:
+		if value == DefaultSource {
+			return
+		}
+	}
+	if m.Header == nil {
+		m.Header = make(map[string]string)
+	}
+	m.Header[key] = value
+}

@@ -1,0 +1,138 @@
+// Package driver defines the small interface an eventbus backend implements.
+//
+// Users never touch this package: they program against package bus, which
+// holds every piece of delivery semantics (dispatch, per-key ordering,
+// concurrency, middleware, retries, dead letters, codecs, shutdown order).
+// A driver only moves bytes, reports deliveries and carries out ack and nack.
+//
+// A backend registers a URL scheme with bus.Register from an init function,
+// the way database/sql drivers do, and must pass the conformance suite in
+// package bus/bustest.
+package driver
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"time"
+)
+
+// Message is the unit a driver publishes and delivers.
+//
+// On the wire, ID and Time travel as CloudEvents headers (see EncodeHeaders)
+// and Key as the backend's record key; in-process drivers may keep the
+// struct as it is.
+type Message struct {
+	ID      string
+	Key     string
+	Payload []byte
+	Header  map[string]string
+	Time    time.Time
+}
+
+// Delivery is a message handed to package bus by a Subscription.
+//
+// Every delivery a driver returns from Receive is settled by exactly one
+// call to Ack or Nack, including deliveries that were withdrawn.
+type Delivery struct {
+	Message
+
+	// Attempt is 1 on the first delivery and higher on redelivery, where the
+	// backend can tell; 0 means unknown and is treated as 1.
+	Attempt int
+	// Partition and Offset locate the message where the backend has such a
+	// notion; -1 when it does not. They feed the dead-letter headers.
+	Partition int32
+	Offset    int64
+	// Withdrawn, when not nil, is closed once the backend has taken the
+	// message back (a Kafka partition revoked). Package bus then does not
+	// start its handler, stops retrying it and settles it with Nack, whose
+	// outcome the driver ignores.
+	Withdrawn <-chan struct{}
+	// Handle is the driver's own bookkeeping for Ack and Nack.
+	Handle any
+	// Native is the backend's message type, reached through Message.As.
+	Native any
+}
+
+// Opener opens a connection for one URL scheme.
+type Opener func(ctx context.Context, cfg OpenConfig) (Conn, error)
+
+// OpenConfig is what bus.Open hands to an Opener.
+type OpenConfig struct {
+	// URL is the parsed connection URL; its query holds driver parameters.
+	URL *url.URL
+	// Logger is the bus logger; never nil.
+	Logger *slog.Logger
+}
+
+// Conn is an open connection to a backend: it publishes and subscribes.
+// Its methods are safe for concurrent use.
+type Conn interface {
+	// Publish returns once the backend holds every message durably. On
+	// partial failure it returns MessageErrors.
+	Publish(ctx context.Context, topic string, msgs []Message) error
+	// Subscribe starts receiving from topic.
+	Subscribe(ctx context.Context, topic string, cfg SubscribeConfig) (Subscription, error)
+	// Capabilities reports what the backend supports.
+	Capabilities() Capabilities
+	// As sets target to a native client type when it can.
+	As(target any) bool
+	// Close flushes pending publishes within ctx and releases the
+	// connection. Package bus closes every Subscription first.
+	Close(ctx context.Context) error
+}
+
+// SubscribeConfig describes a subscription.
+type SubscribeConfig struct {
+	// Group names a durable consumer group; members of one group share the
+	// work. Empty means an ephemeral subscription that starts at the latest
+	// message and commits nothing.
+	Group string
+	// Options are driver-specific subscribe options passed through
+	// bus.DriverOption; a driver rejects the types it does not know.
+	Options []any
+}
+
+// Subscription receives deliveries for one topic and group member.
+type Subscription interface {
+	// Receive blocks until at least one delivery is available, fills batch
+	// from the start and returns how many it filled. It returns ctx.Err()
+	// when ctx is done and another error only when the subscription cannot
+	// go on.
+	Receive(ctx context.Context, batch []Delivery) (int, error)
+	// Ack settles a delivery as done.
+	Ack(d *Delivery) error
+	// Nack settles a delivery as failed: the backend redelivers it after
+	// delay, never skips it.
+	Nack(d *Delivery, delay time.Duration) error
+	// Close stops receiving, commits what was acked and releases the
+	// consumer. Unsettled deliveries are redelivered later.
+	Close(ctx context.Context) error
+}
+
+// Capabilities tells package bus and the conformance suite what a backend
+// does.
+type Capabilities struct {
+	// MaxMessageBytes is the largest payload plus headers a message may
+	// carry; 0 means no limit.
+	MaxMessageBytes int
+	// RedeliveryCount reports whether Delivery.Attempt counts backend
+	// redeliveries.
+	RedeliveryCount bool
+}
+
+// MessageErrors is the error Publish returns when some messages failed: one
+// entry per published message, nil for those that succeeded.
+type MessageErrors []error
+
+func (e MessageErrors) Error() string {
+	failed := 0
+	for _, err := range e {
+		if err != nil {
+			failed++
+		}
+	}
+	return fmt.Sprintf("%d of %d messages failed", failed, len(e))
+}

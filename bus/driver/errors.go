@@ -1,0 +1,18 @@
+package driver
+
+import "errors"
+
+// Sentinel errors shared by bus and drivers; package bus re-exports them.
+var (
+	// ErrClosed reports use of a closed bus, subscription or connection.
+	ErrClosed = errors.New("eventbus: closed")
+	// ErrInvalidURL reports a connection URL that cannot be used.
+	ErrInvalidURL = errors.New("eventbus: invalid URL")
+	// ErrInvalidTopic reports an empty or malformed topic name.
+	ErrInvalidTopic = errors.New("eventbus: invalid topic")
+	// ErrMessageTooLarge reports a message beyond the backend's limit.
+	ErrMessageTooLarge = errors.New("eventbus: message too large")
+	// ErrTopicNotFound reports a topic that does not exist and is not
+	// created on first use.
+	ErrTopicNotFound = errors.New("eventbus: topic not found")
+)

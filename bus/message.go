@@ -1,0 +1,56 @@
+package bus
+
+import (
+	"reflect"
+	"time"
+
+	"github.com/eventbus-go/eventbus/bus/driver"
+)
+
+// Message is an event: what Publish sends and what a Handler receives.
+type Message struct {
+	// ID identifies the event (CloudEvents id). Publish fills an empty ID
+	// with a UUIDv7.
+	ID string
+	// Key orders and routes: messages with the same Key are handled one at
+	// a time in publish order within a group. Empty means no ordering.
+	Key string
+	// Payload is the event body; a Codec fills it for typed topics.
+	Payload []byte
+	// Header carries user headers and the content-type set by codecs.
+	// Names starting with "ce_" are CloudEvents attributes.
+	Header map[string]string
+	// Time is when the event happened. Publish fills a zero Time with now.
+	Time time.Time
+
+	// Topic is the topic the message was delivered from; set on delivery.
+	Topic string
+	// Attempt is 1 on the first delivery and counts up across retries and
+	// redeliveries, where the backend can tell; set on delivery.
+	Attempt int
+
+	delivery driver.Delivery
+}
+
+// As sets target to the backend's native message when it can, for what the
+// portable API does not cover: *kafka.Message on kafka://,
+// pulsar.ConsumerMessage on pulsar://. It reports whether it did.
+func (m *Message) As(target any) bool { return setNative(m.delivery.Native, target) }
+
+// setNative assigns v to *target when target is a non-nil pointer to a type
+// v is assignable to.
+func setNative(v, target any) bool {
+	if v == nil || target == nil {
+		return false
+	}
+	ptr := reflect.ValueOf(target)
+	if ptr.Kind() != reflect.Pointer || ptr.IsNil() {
+		return false
+	}
+	val := reflect.ValueOf(v)
+	if !val.Type().AssignableTo(ptr.Elem().Type()) {
+		return false
+	}
+	ptr.Elem().Set(val)
+	return true
+}

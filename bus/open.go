@@ -1,0 +1,102 @@
+package bus
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/eventbus-go/eventbus/bus/driver"
+)
+
+var (
+	registryMu sync.RWMutex
+	registry   = map[string]driver.Opener{}
+)
+
+// Register makes a driver available under a URL scheme. Drivers call it
+// from init; registering a scheme twice panics, as with database/sql.
+func Register(scheme string, open driver.Opener) {
+	registryMu.Lock()
+	defer registryMu.Unlock()
+	if open == nil {
+		panic("bus: Register of nil opener for scheme " + scheme)
+	}
+	if _, dup := registry[scheme]; dup {
+		panic("bus: Register called twice for scheme " + scheme)
+	}
+	registry[scheme] = open
+}
+
+// Schemes returns the registered URL schemes, sorted.
+func Schemes() []string {
+	registryMu.RLock()
+	defer registryMu.RUnlock()
+	schemes := make([]string, 0, len(registry))
+	for s := range registry {
+		schemes = append(schemes, s)
+	}
+	slices.Sort(schemes)
+	return schemes
+}
+
+// Option configures Open.
+type Option func(*openOptions)
+
+type openOptions struct {
+	logger *slog.Logger
+}
+
+// WithLogger sets the logger for the bus and its driver; the default is
+// slog.Default(). Loggers never receive secrets.
+func WithLogger(l *slog.Logger) Option {
+	return func(o *openOptions) { o.logger = l }
+}
+
+// Open connects to the backend named by rawURL's scheme: "mem://",
+// "kafka://host:port,...", "pulsar://host:port". The query string holds
+// driver parameters; an unknown scheme or parameter is an ErrInvalidURL
+// error that names it.
+func Open(ctx context.Context, rawURL string, opts ...Option) (*Bus, error) {
+	o := openOptions{logger: slog.Default()}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if o.logger == nil {
+		o.logger = slog.New(slog.DiscardHandler)
+	}
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		// url.Error repeats the input, which may hold a password.
+		return nil, fmt.Errorf("%w: cannot parse URL", ErrInvalidURL)
+	}
+	if u.Scheme == "" {
+		return nil, fmt.Errorf("%w: %q has no scheme; registered: %s", ErrInvalidURL, u.Redacted(), strings.Join(Schemes(), ", "))
+	}
+	registryMu.RLock()
+	opener := registry[u.Scheme]
+	registryMu.RUnlock()
+	if opener == nil {
+		return nil, fmt.Errorf("%w: unknown scheme %q (registered: %s; a driver joins by blank import, e.g. _ \"github.com/eventbus-go/eventbus/memory\")",
+			ErrInvalidURL, u.Scheme, strings.Join(Schemes(), ", "))
+	}
+	logger := o.logger.With("bus", u.Scheme)
+	conn, err := opener(ctx, driver.OpenConfig{URL: u, Logger: logger})
+	if err != nil {
+		return nil, err
+	}
+	// The name keeps no user info and no query: those may hold secrets.
+	return newBus(conn, u.Scheme+"://"+u.Host+u.Path, logger), nil
+}
+
+// NewBus wraps an already open driver connection. Drivers' tests and
+// programs that build a Conn by hand use it; everyone else calls Open.
+func NewBus(conn driver.Conn, name string, logger *slog.Logger) *Bus {
+	if logger == nil {
+		logger = slog.Default()
+	}
+	return newBus(conn, name, logger)
+}

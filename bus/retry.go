@@ -1,0 +1,78 @@
+package bus
+
+import (
+	"errors"
+	"math/rand/v2"
+	"time"
+)
+
+// RetryPolicy is how a subscription retries a failed handler in process,
+// before the message is dead-lettered or nacked. Retries of one message
+// hold back only messages with the same Key.
+type RetryPolicy struct {
+	// MaxAttempts counts handler runs per delivery, the first included;
+	// 1 means no retry.
+	MaxAttempts int
+	// InitialBackoff is the wait before the first retry.
+	InitialBackoff time.Duration
+	// MaxBackoff caps each wait, and is the nack delay once retries are
+	// exhausted without a dead-letter topic.
+	MaxBackoff time.Duration
+	// Multiplier grows the wait after each retry (at least 1).
+	Multiplier float64
+	// Jitter spreads each wait by up to ±Jitter of itself (0 to 1).
+	Jitter float64
+	// MaxElapsed stops retrying once this long has passed since the first
+	// failure; 0 means no limit.
+	MaxElapsed time.Duration
+}
+
+// DefaultRetryPolicy is 5 attempts, waiting 100ms, 200ms, 400ms and 800ms
+// with 20% jitter, and a 10s nack delay.
+func DefaultRetryPolicy() RetryPolicy {
+	return RetryPolicy{
+		MaxAttempts:    5,
+		InitialBackoff: 100 * time.Millisecond,
+		MaxBackoff:     10 * time.Second,
+		Multiplier:     2,
+		Jitter:         0.2,
+	}
+}
+
+func (p RetryPolicy) validate() error {
+	switch {
+	case p.MaxAttempts < 1:
+		return errors.New("MaxAttempts must be at least 1")
+	case p.InitialBackoff < 0 || p.MaxBackoff < 0 || p.MaxElapsed < 0:
+		return errors.New("durations must not be negative")
+	case p.MaxBackoff < p.InitialBackoff:
+		return errors.New("MaxBackoff is less than InitialBackoff")
+	case p.Multiplier < 1:
+		return errors.New("Multiplier must be at least 1")
+	case p.Jitter < 0 || p.Jitter > 1:
+		return errors.New("Jitter must be between 0 and 1")
+	}
+	return nil
+}
+
+// backoff is the wait before retry number retry (1 for the first).
+func (p RetryPolicy) backoff(retry int) time.Duration {
+	d := float64(p.InitialBackoff)
+	for i := 1; i < retry && d < float64(p.MaxBackoff); i++ {
+		d *= p.Multiplier
+	}
+	d = min(d, float64(p.MaxBackoff))
+	if p.Jitter > 0 {
+		d += d * p.Jitter * (2*rand.Float64() - 1)
+	}
+	return time.Duration(d)
+}
+
+// shouldRetry reports whether a delivery that has run attempts times and
+// first failed at firstFailure gets another run.
+func (p RetryPolicy) shouldRetry(err error, attempts int, firstFailure time.Time) bool {
+	if IsPermanent(err) || attempts >= p.MaxAttempts {
+		return false
+	}
+	return p.MaxElapsed == 0 || time.Since(firstFailure) < p.MaxElapsed
+}

@@ -1,0 +1,236 @@
+package memory
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"time"
+
+	"github.com/eventbus-go/eventbus/bus/driver"
+)
+
+// group is a consumer group's state on one topic. It outlives its members,
+// so a new member resumes where the last one stopped.
+//
+// Per-key order across competing members: a key whose messages are in
+// flight at one member is busy, and its further messages go to that member
+// only; a message that cannot be handed out yet waits in pending, where
+// messages of a key always stay in offset order.
+type group struct {
+	topic  *topicLog
+	name   string
+	cursor int64 // next offset never handed out
+
+	pending  []pendingEntry // sorted by offset
+	waiting  map[string]int // pending messages per key
+	inFlight map[int64]flight
+	busy     map[string]busyKey
+	members  map[*member]struct{}
+}
+
+type pendingEntry struct {
+	offset  int64
+	readyAt time.Time
+	attempt int
+}
+
+type flight struct {
+	member  *member
+	attempt int
+}
+
+type busyKey struct {
+	member   *member
+	inFlight int
+}
+
+// lowWater is the lowest offset the group may still need.
+func (g *group) lowWater() int64 {
+	low := g.cursor
+	if len(g.pending) > 0 {
+		low = min(low, g.pending[0].offset)
+	}
+	for offset := range g.inFlight {
+		low = min(low, offset)
+	}
+	return low
+}
+
+func (g *group) addPending(e pendingEntry, key string) {
+	i, _ := slices.BinarySearchFunc(g.pending, e.offset, func(p pendingEntry, o int64) int { return int(p.offset - o) })
+	g.pending = slices.Insert(g.pending, i, e)
+	if key != "" {
+		g.waiting[key]++
+	}
+}
+
+// member is one subscription in a group.
+type member struct {
+	group   *group
+	closed  bool
+	skipped map[string]bool // keys passed over in the current pending scan
+}
+
+var errNotHeld = errors.New("memory: delivery is no longer held by this subscription")
+
+// Receive hands out pending messages that are due, then new ones, keeping
+// per-key order; it waits when there are none.
+func (m *member) Receive(ctx context.Context, batch []driver.Delivery) (int, error) {
+	t := m.group.topic
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for {
+		if m.closed {
+			return 0, driver.ErrClosed
+		}
+		n, nextDue := m.fill(batch)
+		if n > 0 {
+			return n, nil
+		}
+		var timeout time.Duration
+		if !nextDue.IsZero() {
+			timeout = max(time.Until(nextDue), time.Millisecond)
+		}
+		if err := t.wait(ctx, timeout); err != nil {
+			return 0, err
+		}
+	}
+}
+
+// fill takes messages for m; t.mu is held. It returns how many it took and
+// when the earliest pending message it could not take yet becomes due.
+func (m *member) fill(batch []driver.Delivery) (n int, nextDue time.Time) {
+	g, t := m.group, m.group.topic
+	passedOver := false
+	if len(g.pending) > 0 {
+		now := time.Now()
+		clear(m.skipped)
+		for i := 0; i < len(g.pending) && n < len(batch); {
+			e := g.pending[i]
+			key := t.at(e.offset).Key
+			switch {
+			case key != "" && (m.skipped[key] || m.busyElsewhere(key)):
+				m.skipped[key] = true
+			case e.readyAt.After(now):
+				if nextDue.IsZero() || e.readyAt.Before(nextDue) {
+					nextDue = e.readyAt
+				}
+				if key != "" {
+					m.skipped[key] = true
+				}
+			default:
+				g.pending = slices.Delete(g.pending, i, i+1)
+				if key != "" {
+					if g.waiting[key]--; g.waiting[key] == 0 {
+						delete(g.waiting, key)
+					}
+				}
+				m.handOut(&batch[n], e.offset, e.attempt)
+				n++
+				continue
+			}
+			i++
+		}
+	}
+	for n < len(batch) && g.cursor < t.end() {
+		offset := g.cursor
+		g.cursor++
+		if key := t.at(offset).Key; key != "" && (g.waiting[key] > 0 || m.busyElsewhere(key)) {
+			// Another member holds the key: leave the message to it.
+			g.addPending(pendingEntry{offset: offset, attempt: 1}, key)
+			passedOver = true
+			continue
+		}
+		m.handOut(&batch[n], offset, 1)
+		n++
+	}
+	if passedOver {
+		t.notify()
+	}
+	return n, nextDue
+}
+
+func (m *member) busyElsewhere(key string) bool {
+	b, ok := m.group.busy[key]
+	return ok && b.member != m
+}
+
+func (m *member) handOut(d *driver.Delivery, offset int64, attempt int) {
+	g := m.group
+	msg := g.topic.at(offset)
+	g.inFlight[offset] = flight{member: m, attempt: attempt}
+	if msg.Key != "" {
+		b := g.busy[msg.Key]
+		b.member = m
+		b.inFlight++
+		g.busy[msg.Key] = b
+	}
+	*d = driver.Delivery{Message: *msg, Attempt: attempt, Partition: -1, Offset: offset}
+}
+
+// release forgets an in-flight message of m; t.mu is held.
+func (m *member) release(offset int64) (flight, bool) {
+	g := m.group
+	f, ok := g.inFlight[offset]
+	if !ok || f.member != m {
+		return flight{}, false
+	}
+	delete(g.inFlight, offset)
+	if key := g.topic.at(offset).Key; key != "" {
+		if b := g.busy[key]; b.inFlight > 1 {
+			b.inFlight--
+			g.busy[key] = b
+		} else {
+			delete(g.busy, key)
+		}
+	}
+	return f, true
+}
+
+func (m *member) Ack(d *driver.Delivery) error {
+	t := m.group.topic
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if _, ok := m.release(d.Offset); !ok {
+		return errNotHeld
+	}
+	t.notify()
+	return nil
+}
+
+func (m *member) Nack(d *driver.Delivery, delay time.Duration) error {
+	t := m.group.topic
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	f, ok := m.release(d.Offset)
+	if !ok {
+		return errNotHeld
+	}
+	m.group.addPending(pendingEntry{offset: d.Offset, readyAt: time.Now().Add(delay), attempt: f.attempt + 1}, d.Key)
+	t.notify()
+	return nil
+}
+
+// Close hands m's unsettled messages back to the group for redelivery. An
+// ephemeral group ends with its last member.
+func (m *member) Close(context.Context) error {
+	g, t := m.group, m.group.topic
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if m.closed {
+		return nil
+	}
+	m.closed = true
+	for offset, f := range g.inFlight {
+		if f.member == m {
+			m.release(offset)
+			g.addPending(pendingEntry{offset: offset, attempt: f.attempt + 1}, t.at(offset).Key)
+		}
+	}
+	delete(g.members, m)
+	if g.name == "" && len(g.members) == 0 {
+		delete(t.readers, g)
+	}
+	t.notify()
+	return nil
+}

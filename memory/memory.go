@@ -1,0 +1,172 @@
+// Package memory is the in-process eventbus backend, scheme mem://.
+//
+// It is a real broker living in the process: an append-only log per topic
+// with bounded retention, durable named groups whose positions survive
+// their subscriptions, competing consumers within a group with per-key
+// affinity, fan-out across groups, and nack with delayed redelivery. It is
+// what tests and examples run on, and the reference for how a backend
+// behaves.
+//
+// Every bus.Open("mem://") makes a new broker of its own. To share one broker
+// between several buses, as separate processes share Kafka, make a Broker
+// and open buses on it with Broker.Open.
+//
+// URL parameters:
+//
+//	retention=100000           messages kept per topic (see below)
+//	max_message_bytes=4194304  largest payload, key and headers of a message
+//
+// Retention: a topic keeps at most retention messages. To make room, the
+// oldest messages that every group has acknowledged are dropped (all of
+// them while the topic has no group, so a new group then starts at the
+// oldest message kept). When the oldest message is still unacknowledged by
+// some group, Publish blocks until that group catches up or its ctx is done,
+// and then fails with an error wrapping ErrFull and ctx.Err(): a slow
+// consumer slows producers down rather than losing messages.
+package memory
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+
+	"github.com/eventbus-go/eventbus/bus"
+	"github.com/eventbus-go/eventbus/bus/driver"
+)
+
+func init() { bus.Register("mem", openURL) }
+
+// ErrFull reports a Publish that gave up waiting for room in a topic whose
+// retention bound was reached.
+var ErrFull = errors.New("memory: topic retention bound reached")
+
+// Defaults of the URL parameters.
+const (
+	DefaultRetention       = 100_000
+	DefaultMaxMessageBytes = 4 << 20
+)
+
+// Options configures a Broker.
+type Options struct {
+	// Retention is the number of messages a topic keeps; 0 means
+	// DefaultRetention.
+	Retention int
+	// MaxMessageBytes bounds a message's payload, key and headers; 0 means
+	// DefaultMaxMessageBytes.
+	MaxMessageBytes int
+	// Logger receives the broker's logs; nil means slog.Default().
+	Logger *slog.Logger
+}
+
+// Broker is an in-process message broker. Buses opened on the same Broker
+// see the same topics and groups.
+type Broker struct {
+	opts   Options
+	mu     sync.Mutex
+	topics map[string]*topicLog
+}
+
+// NewBroker returns an empty broker.
+func NewBroker(opts Options) *Broker {
+	if opts.Retention <= 0 {
+		opts.Retention = DefaultRetention
+	}
+	if opts.MaxMessageBytes <= 0 {
+		opts.MaxMessageBytes = DefaultMaxMessageBytes
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	return &Broker{opts: opts, topics: make(map[string]*topicLog)}
+}
+
+// Open returns a new bus connected to b.
+func (b *Broker) Open() *bus.Bus {
+	return bus.NewBus(b.connect(), "mem://", b.opts.Logger)
+}
+
+func (b *Broker) connect() *conn {
+	return &conn{broker: b, closed: make(chan struct{})}
+}
+
+func openURL(_ context.Context, cfg driver.OpenConfig) (driver.Conn, error) {
+	q := driver.NewQuery(cfg.URL)
+	opts := Options{
+		Retention:       q.Int("retention", DefaultRetention, 1),
+		MaxMessageBytes: q.Int("max_message_bytes", DefaultMaxMessageBytes, 1),
+		Logger:          cfg.Logger,
+	}
+	if err := q.Err(); err != nil {
+		return nil, err
+	}
+	if cfg.URL.Host != "" || (cfg.URL.Path != "" && cfg.URL.Path != "/") || cfg.URL.User != nil {
+		return nil, fmt.Errorf("%w: mem:// takes no host or path, only parameters", driver.ErrInvalidURL)
+	}
+	return NewBroker(opts).connect(), nil
+}
+
+func (b *Broker) topic(name string) *topicLog {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	t := b.topics[name]
+	if t == nil {
+		t = newTopicLog(name, b.opts.Retention)
+		b.topics[name] = t
+	}
+	return t
+}
+
+// conn is one bus's connection to a Broker.
+type conn struct {
+	broker    *Broker
+	closeOnce sync.Once
+	closed    chan struct{}
+}
+
+func (c *conn) isClosed() bool {
+	select {
+	case <-c.closed:
+		return true
+	default:
+		return false
+	}
+}
+
+func (c *conn) Publish(ctx context.Context, topic string, msgs []driver.Message) error {
+	if c.isClosed() {
+		return driver.ErrClosed
+	}
+	return c.broker.topic(topic).append(ctx, msgs)
+}
+
+func (c *conn) Subscribe(_ context.Context, topic string, cfg driver.SubscribeConfig) (driver.Subscription, error) {
+	if c.isClosed() {
+		return nil, driver.ErrClosed
+	}
+	if len(cfg.Options) > 0 {
+		return nil, fmt.Errorf("mem:// takes no driver options, got %T", cfg.Options[0])
+	}
+	return c.broker.topic(topic).join(cfg.Group), nil
+}
+
+func (c *conn) Capabilities() driver.Capabilities {
+	return driver.Capabilities{MaxMessageBytes: c.broker.opts.MaxMessageBytes, RedeliveryCount: true}
+}
+
+// As reaches the *Broker.
+func (c *conn) As(target any) bool {
+	if p, ok := target.(**Broker); ok {
+		*p = c.broker
+		return true
+	}
+	return false
+}
+
+// Close marks the connection closed. Publishes are durable as soon as they
+// return, so there is nothing to flush.
+func (c *conn) Close(context.Context) error {
+	c.closeOnce.Do(func() { close(c.closed) })
+	return nil
+}

@@ -1,0 +1,142 @@
+package pulsar
+
+import (
+	"fmt"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/apache/pulsar-client-go/pulsar"
+	"github.com/eventbus-go/eventbus/bus/driver"
+)
+
+// The broker's default maxMessageSize is 5 MiB for the whole entry; the
+// headroom leaves room for message metadata and batch framing.
+const defaultMaxMessageBytes = 5<<20 - 64<<10
+
+// config is a parsed connection URL. It holds secrets, so it has no String
+// method and is never logged.
+type config struct {
+	serviceURL string // scheme and hosts only
+	tenant     string
+	namespace  string
+
+	token     string
+	tokenFile string
+
+	tlsTrustCertsFile          string
+	tlsCertFile, tlsKeyFile    string
+	tlsAllowInsecureConnection bool
+	tlsValidateHostname        bool
+
+	connectionTimeout time.Duration
+	operationTimeout  time.Duration
+
+	sendTimeout             time.Duration
+	batchingMaxPublishDelay time.Duration
+	batchingMaxMessages     int
+	maxPendingMessages      int
+
+	receiverQueueSize int
+	maxMessageBytes   int
+}
+
+// parseConfig reads cfg.URL. Errors name parameters, never their values.
+func parseConfig(cfg driver.OpenConfig) (*config, error) {
+	u := cfg.URL
+	if u.Scheme != "pulsar" && u.Scheme != "pulsar+ssl" {
+		return nil, fmt.Errorf("%w: scheme %q is not pulsar or pulsar+ssl", driver.ErrInvalidURL, u.Scheme)
+	}
+	if u.Host == "" {
+		return nil, fmt.Errorf("%w: %s://: no host", driver.ErrInvalidURL, u.Scheme)
+	}
+	if u.User != nil {
+		return nil, fmt.Errorf("%w: %s://: user info is not supported; use the token or tokenFile parameter", driver.ErrInvalidURL, u.Scheme)
+	}
+	if u.Path != "" && u.Path != "/" {
+		return nil, fmt.Errorf("%w: %s://%s: unexpected path %q; tenant and namespace are parameters", driver.ErrInvalidURL, u.Scheme, u.Host, u.Path)
+	}
+	q := driver.NewQuery(u)
+	c := &config{
+		serviceURL: u.Scheme + "://" + withDefaultPorts(u.Host, u.Scheme),
+		tenant:     q.String("tenant", "public"),
+		namespace:  q.String("namespace", "default"),
+
+		token:     q.Secret("token"),
+		tokenFile: q.String("tokenFile", ""),
+
+		tlsTrustCertsFile:          q.String("tlsTrustCertsFile", ""),
+		tlsCertFile:                q.String("tlsCertFile", ""),
+		tlsKeyFile:                 q.String("tlsKeyFile", ""),
+		tlsAllowInsecureConnection: q.Bool("tlsAllowInsecureConnection", false),
+		tlsValidateHostname:        q.Bool("tlsValidateHostname", true),
+
+		connectionTimeout: q.Duration("connectionTimeout", 10*time.Second),
+		operationTimeout:  q.Duration("operationTimeout", 30*time.Second),
+
+		sendTimeout:             q.Duration("sendTimeout", 30*time.Second),
+		batchingMaxPublishDelay: q.Duration("batchingMaxPublishDelay", 10*time.Millisecond),
+		batchingMaxMessages:     q.Int("batchingMaxMessages", 1000, 1),
+		maxPendingMessages:      q.Int("maxPendingMessages", 10000, 1),
+
+		receiverQueueSize: q.Int("receiverQueueSize", 1000, 1),
+		maxMessageBytes:   q.Int("maxMessageBytes", defaultMaxMessageBytes, 1),
+	}
+	if err := q.Err(); err != nil {
+		return nil, err
+	}
+	var problems []string
+	if c.tenant == "" || c.namespace == "" {
+		problems = append(problems, "tenant and namespace must not be empty")
+	}
+	if c.token != "" && c.tokenFile != "" {
+		problems = append(problems, "token and tokenFile are exclusive")
+	}
+	if (c.tlsCertFile == "") != (c.tlsKeyFile == "") {
+		problems = append(problems, "tlsCertFile and tlsKeyFile go together")
+	}
+	if c.tlsCertFile != "" && (c.token != "" || c.tokenFile != "") {
+		problems = append(problems, "TLS client certificates and tokens are exclusive")
+	}
+	if len(problems) > 0 {
+		return nil, fmt.Errorf("%w: %s://: %v", driver.ErrInvalidURL, u.Scheme, problems)
+	}
+	return c, nil
+}
+
+// withDefaultPorts adds Pulsar's default port to every host of a
+// comma-separated host list that has none.
+func withDefaultPorts(hosts, scheme string) string {
+	port := "6650"
+	if scheme == "pulsar+ssl" {
+		port = "6651"
+	}
+	list := strings.Split(hosts, ",")
+	for i, h := range list {
+		if _, _, err := net.SplitHostPort(h); err != nil {
+			list[i] = net.JoinHostPort(h, port)
+		}
+	}
+	return strings.Join(list, ",")
+}
+
+// clientOptions builds the pulsar-client-go options for c.
+func (c *config) clientOptions() pulsar.ClientOptions {
+	opts := pulsar.ClientOptions{
+		URL:                        c.serviceURL,
+		ConnectionTimeout:          c.connectionTimeout,
+		OperationTimeout:           c.operationTimeout,
+		TLSTrustCertsFilePath:      c.tlsTrustCertsFile,
+		TLSAllowInsecureConnection: c.tlsAllowInsecureConnection,
+		TLSValidateHostname:        c.tlsValidateHostname,
+	}
+	switch {
+	case c.token != "":
+		opts.Authentication = pulsar.NewAuthenticationToken(c.token)
+	case c.tokenFile != "":
+		opts.Authentication = pulsar.NewAuthenticationTokenFromFile(c.tokenFile)
+	case c.tlsCertFile != "":
+		opts.Authentication = pulsar.NewAuthenticationTLS(c.tlsCertFile, c.tlsKeyFile)
+	}
+	return opts
+}

@@ -1,0 +1,214 @@
+package pulsar
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/apache/pulsar-client-go/pulsar"
+	"github.com/eventbus-go/eventbus/bus/driver"
+)
+
+// nackLead is the client's own nack redelivery delay. Nack waits out the
+// rest of the delay bus asks for on a timer of its own: a NackBackoffPolicy
+// sees only the redelivery count, not the delay.
+const nackLead = 100 * time.Millisecond
+
+// subscription is a driver.Subscription over one pulsar.Consumer.
+type subscription struct {
+	consumer    pulsar.Consumer
+	messages    <-chan pulsar.ConsumerMessage
+	partitioned bool
+	closing     chan struct{}
+
+	mu     sync.Mutex
+	closed bool
+	nacks  map[*time.Timer]struct{} // delayed nacks not yet sent
+}
+
+func (c *conn) Subscribe(ctx context.Context, topic string, sc driver.SubscribeConfig) (driver.Subscription, error) {
+	full, err := c.topic(topic)
+	if err != nil {
+		return nil, err
+	}
+	opts := pulsar.ConsumerOptions{
+		Topic:                          full,
+		SubscriptionName:               sc.Group,
+		Type:                           pulsar.KeyShared,
+		SubscriptionMode:               pulsar.Durable,
+		SubscriptionInitialPosition:    pulsar.SubscriptionPositionEarliest,
+		ReceiverQueueSize:              c.cfg.receiverQueueSize,
+		EnableBatchIndexAcknowledgment: true,
+		NackRedeliveryDelay:            nackLead,
+		NackPrecisionBit:               new(int64), // no rounding of nack times
+	}
+	if sc.Group == "" {
+		opts.SubscriptionName = "eventbus-" + rand.Text()
+		opts.Type = pulsar.Exclusive
+		opts.SubscriptionMode = pulsar.NonDurable
+		opts.SubscriptionInitialPosition = pulsar.SubscriptionPositionLatest
+	}
+	for _, o := range sc.Options {
+		switch o := o.(type) {
+		case subscriptionTypeOption:
+			t, ok := o.t.native()
+			if !ok {
+				return nil, fmt.Errorf("pulsar: subscribe to %s: unknown subscription type %v", full, o.t)
+			}
+			opts.Type = t
+		default:
+			return nil, fmt.Errorf("pulsar: subscribe to %s: unknown option %T (want an option of package pulsar)", full, o)
+		}
+	}
+	partitions, err := c.client.TopicPartitions(full)
+	if err != nil {
+		return nil, fmt.Errorf("pulsar: subscribe to %s: look up partitions: %w", full, err)
+	}
+	// Subscribe takes no context; run it beside ctx so a cancelled ctx
+	// returns at once, and close the consumer if it arrives late.
+	type result struct {
+		consumer pulsar.Consumer
+		err      error
+	}
+	created := make(chan result, 1)
+	go func() {
+		consumer, err := c.client.Subscribe(opts)
+		created <- result{consumer, err}
+	}()
+	var r result
+	select {
+	case r = <-created:
+	case <-ctx.Done():
+		go func() {
+			if r := <-created; r.consumer != nil {
+				r.consumer.Close()
+			}
+		}()
+		return nil, fmt.Errorf("pulsar: subscribe to %s: %w", full, ctx.Err())
+	}
+	if r.err != nil {
+		return nil, fmt.Errorf("pulsar: subscribe to %s as %q: %w", full, sc.Group, r.err)
+	}
+	return &subscription{
+		consumer:    r.consumer,
+		messages:    r.consumer.Chan(),
+		partitioned: len(partitions) > 1 || (len(partitions) == 1 && partitions[0] != full),
+		closing:     make(chan struct{}),
+		nacks:       make(map[*time.Timer]struct{}),
+	}, nil
+}
+
+func (s *subscription) Receive(ctx context.Context, batch []driver.Delivery) (int, error) {
+	if len(batch) == 0 {
+		return 0, nil
+	}
+	select {
+	case cm := <-s.messages:
+		s.fill(&batch[0], cm)
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	case <-s.closing:
+		return 0, driver.ErrClosed
+	}
+	n := 1
+	for n < len(batch) {
+		select {
+		case cm := <-s.messages:
+			s.fill(&batch[n], cm)
+			n++
+		default:
+			return n, nil
+		}
+	}
+	return n, nil
+}
+
+func (s *subscription) fill(d *driver.Delivery, cm pulsar.ConsumerMessage) {
+	msg := cm.Message
+	*d = driver.Delivery{
+		Message:   driver.Message{Key: msg.Key(), Payload: msg.Payload()},
+		Attempt:   int(msg.RedeliveryCount()) + 1,
+		Partition: -1,
+		Offset:    -1,
+		Handle:    msg.ID(),
+		Native:    cm,
+	}
+	for k, v := range msg.Properties() {
+		driver.DecodeHeader(&d.Message, k, v)
+	}
+	if d.Time.IsZero() {
+		// A producer that is not eventbus: its event time, else the
+		// broker's publish time.
+		d.Time = msg.EventTime()
+		if d.Time.IsZero() {
+			d.Time = msg.PublishTime()
+		}
+	}
+	if s.partitioned {
+		d.Partition = msg.ID().PartitionIdx()
+	}
+}
+
+func (s *subscription) Ack(d *driver.Delivery) error {
+	if err := s.consumer.AckID(d.Handle.(pulsar.MessageID)); err != nil {
+		return fmt.Errorf("pulsar: ack %s: %w", s.consumer.Subscription(), err)
+	}
+	return nil
+}
+
+// Nack asks the broker to redeliver after delay. Redelivery also follows
+// when the consumer closes before the delay is over.
+func (s *subscription) Nack(d *driver.Delivery, delay time.Duration) error {
+	id := d.Handle.(pulsar.MessageID)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return driver.ErrClosed
+	}
+	if delay <= nackLead {
+		s.consumer.NackID(id)
+		return nil
+	}
+	var timer *time.Timer
+	timer = time.AfterFunc(delay-nackLead, func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if _, pending := s.nacks[timer]; pending && !s.closed {
+			delete(s.nacks, timer)
+			s.consumer.NackID(id)
+		}
+	})
+	s.nacks[timer] = struct{}{}
+	return nil
+}
+
+// Close flushes pending acks and closes the consumer; the broker
+// redelivers what was not acked, delayed nacks included.
+func (s *subscription) Close(ctx context.Context) error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	close(s.closing)
+	for t := range s.nacks {
+		t.Stop()
+	}
+	clear(s.nacks)
+	s.mu.Unlock()
+
+	done := make(chan struct{})
+	go func() {
+		s.consumer.Close()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("pulsar: close consumer %s: %w", s.consumer.Subscription(), ctx.Err())
+	}
+}

@@ -1,0 +1,228 @@
+package kafka
+
+import (
+	"fmt"
+	"maps"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
+
+	"github.com/eventbus-go/eventbus/bus/driver"
+)
+
+// passThroughPrefix marks URL parameters handed to librdkafka unchanged:
+// "librdkafka.<property>" goes to every client, "librdkafka.producer.<property>"
+// and "librdkafka.consumer.<property>" to one kind only.
+const passThroughPrefix = "librdkafka."
+
+// config is a parsed kafka:// URL.
+type config struct {
+	brokers string
+
+	clientID          string
+	acks              string
+	idempotent        bool
+	linger            time.Duration
+	compression       string
+	maxMessageBytes   int
+	deliveryTimeout   time.Duration
+	sessionTimeout    time.Duration
+	commitInterval    time.Duration
+	revokeTimeout     time.Duration
+	receiveBuffer     int
+	createTopics      bool
+	partitions        int
+	replicationFactor int
+
+	tls           bool
+	tlsCA         string
+	tlsCert       string
+	tlsKey        string
+	tlsKeyPass    string
+	tlsSkipVerify bool
+
+	saslMechanism string
+	saslUser      string
+	saslPassword  string
+
+	common, producer, consumer map[string]string
+}
+
+func parseConfig(cfg driver.OpenConfig) (*config, error) {
+	u := cfg.URL
+	if u.Host == "" {
+		return nil, fmt.Errorf("%w: kafka://: no broker address, want kafka://host:port[,host:port...]", driver.ErrInvalidURL)
+	}
+	if u.Path != "" && u.Path != "/" {
+		return nil, fmt.Errorf("%w: kafka://%s: unexpected path %q", driver.ErrInvalidURL, u.Host, u.Path)
+	}
+	q := driver.NewQuery(u)
+	c := &config{
+		brokers:           u.Host,
+		clientID:          q.String("client_id", "eventbus"),
+		acks:              q.Enum("acks", "all", "all", "1", "0"),
+		idempotent:        q.Bool("idempotent", true),
+		linger:            q.Duration("linger", 5*time.Millisecond),
+		compression:       q.Enum("compression", "none", "none", "gzip", "snappy", "lz4", "zstd"),
+		maxMessageBytes:   q.Int("max_message_bytes", 4<<20, 16<<10),
+		deliveryTimeout:   q.Duration("delivery_timeout", 2*time.Minute),
+		sessionTimeout:    q.Duration("session_timeout", 45*time.Second),
+		commitInterval:    q.Duration("commit_interval", time.Second),
+		revokeTimeout:     q.Duration("revoke_timeout", 10*time.Second),
+		receiveBuffer:     q.Int("receive_buffer", 4096, 1),
+		createTopics:      q.Bool("create_topics", false),
+		partitions:        q.Int("partitions", 1, 1),
+		replicationFactor: q.Int("replication_factor", -1, -1),
+		tls:               q.Bool("tls", false),
+		tlsCA:             q.String("tls_ca", ""),
+		tlsCert:           q.String("tls_cert", ""),
+		tlsKey:            q.String("tls_key", ""),
+		tlsKeyPass:        q.Secret("tls_key_password"),
+		tlsSkipVerify:     q.Bool("tls_skip_verify", false),
+		saslMechanism:     q.Enum("sasl_mechanism", "", "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"),
+		saslUser:          q.String("sasl_username", ""),
+		saslPassword:      q.Secret("sasl_password"),
+	}
+	rest := q.Rest(passThroughPrefix)
+	if err := q.Err(); err != nil {
+		return nil, err
+	}
+	if u.User != nil {
+		if c.saslUser != "" {
+			return nil, fmt.Errorf("%w: kafka://: SASL user given both in the URL and as sasl_username", driver.ErrInvalidURL)
+		}
+		c.saslUser = u.User.Username()
+		c.saslPassword, _ = u.User.Password()
+	}
+	if c.saslUser != "" && c.saslMechanism == "" {
+		c.saslMechanism = "PLAIN"
+	}
+	if c.saslMechanism != "" && c.saslUser == "" {
+		return nil, fmt.Errorf("%w: kafka://: sasl_mechanism %s needs a user (kafka://user:password@host or sasl_username)", driver.ErrInvalidURL, c.saslMechanism)
+	}
+	if c.tlsCA != "" || c.tlsCert != "" || c.tlsKey != "" || c.tlsSkipVerify {
+		c.tls = true
+	}
+	if (c.tlsCert == "") != (c.tlsKey == "") {
+		return nil, fmt.Errorf("%w: kafka://: tls_cert and tls_key go together", driver.ErrInvalidURL)
+	}
+	if c.idempotent && c.acks != "all" {
+		return nil, fmt.Errorf("%w: kafka://: acks=%s needs idempotent=false (an idempotent producer writes with acks=all)", driver.ErrInvalidURL, c.acks)
+	}
+	c.common, c.producer, c.consumer = map[string]string{}, map[string]string{}, map[string]string{}
+	for key, v := range rest {
+		switch {
+		case strings.HasPrefix(key, "producer."):
+			c.producer[strings.TrimPrefix(key, "producer.")] = v
+		case strings.HasPrefix(key, "consumer."):
+			c.consumer[strings.TrimPrefix(key, "consumer.")] = v
+		case key == "":
+			return nil, fmt.Errorf("%w: kafka://: parameter %q names no librdkafka property", driver.ErrInvalidURL, passThroughPrefix)
+		default:
+			c.common[key] = v
+		}
+	}
+	return c, nil
+}
+
+// securityProtocol derives librdkafka's security.protocol from the TLS and
+// SASL settings.
+func (c *config) securityProtocol() string {
+	switch {
+	case c.tls && c.saslMechanism != "":
+		return "sasl_ssl"
+	case c.saslMechanism != "":
+		return "sasl_plaintext"
+	case c.tls:
+		return "ssl"
+	}
+	return "plaintext"
+}
+
+// base is the configuration every client shares, pass-through last so it
+// can override anything.
+func (c *config) base(kind map[string]string) *kafka.ConfigMap {
+	m := kafka.ConfigMap{
+		"bootstrap.servers":        c.brokers,
+		"client.id":                c.clientID,
+		"security.protocol":        c.securityProtocol(),
+		"allow.auto.create.topics": false,
+		"go.logs.channel.enable":   true,
+	}
+	if c.tls {
+		setIf(m, "ssl.ca.location", c.tlsCA)
+		setIf(m, "ssl.certificate.location", c.tlsCert)
+		setIf(m, "ssl.key.location", c.tlsKey)
+		setIf(m, "ssl.key.password", c.tlsKeyPass)
+		if c.tlsSkipVerify {
+			m["enable.ssl.certificate.verification"] = false
+			m["ssl.endpoint.identification.algorithm"] = "none"
+		}
+	}
+	if c.saslMechanism != "" {
+		m["sasl.mechanism"] = c.saslMechanism
+		m["sasl.username"] = c.saslUser
+		m["sasl.password"] = c.saslPassword
+	}
+	for k, v := range c.common {
+		m[k] = v
+	}
+	for k, v := range kind {
+		m[k] = v
+	}
+	return &m
+}
+
+func setIf(m kafka.ConfigMap, key, value string) {
+	if value != "" {
+		m[key] = value
+	}
+}
+
+func (c *config) producerConfig() *kafka.ConfigMap {
+	m := kafka.ConfigMap{
+		"acks":                   c.acks,
+		"enable.idempotence":     c.idempotent,
+		"linger.ms":              int(c.linger.Milliseconds()),
+		"compression.type":       c.compression,
+		"message.max.bytes":      c.maxMessageBytes,
+		"message.timeout.ms":     int(c.deliveryTimeout.Milliseconds()),
+		"go.delivery.reports":    true,
+		"go.events.channel.size": 1024,
+	}
+	maps.Copy(m, *c.base(c.producer))
+	return &m
+}
+
+// consumerConfig is for one subscription. group is the consumer group;
+// ephemeral subscriptions assign partitions themselves and commit nothing.
+func (c *config) consumerConfig(group string, ephemeral bool) *kafka.ConfigMap {
+	m := kafka.ConfigMap{
+		"group.id":                      group,
+		"partition.assignment.strategy": "cooperative-sticky",
+		"enable.auto.offset.store":      false,
+		"enable.auto.commit":            !ephemeral,
+		"auto.commit.interval.ms":       int(c.commitInterval.Milliseconds()),
+		"auto.offset.reset":             "earliest",
+		"session.timeout.ms":            int(c.sessionTimeout.Milliseconds()),
+		"heartbeat.interval.ms":         int(min(c.sessionTimeout/10, 3*time.Second).Milliseconds()),
+		// librdkafka's defaults wait up to 1s after a full local queue and
+		// 500ms for a fetch to fill; both throttle a fast handler.
+		"fetch.queue.backoff.ms":   10,
+		"fetch.wait.max.ms":        100,
+		"fetch.max.bytes":          max(52428800, c.maxMessageBytes),
+		"go.events.channel.enable": false,
+	}
+	if ephemeral {
+		m["auto.offset.reset"] = "latest"
+	}
+	maps.Copy(m, *c.base(c.consumer))
+	return &m
+}
+
+// redacted names the brokers without user info or parameters.
+func (c *config) redacted() string { return "kafka://" + c.brokers }
+
+func itoa(n int32) string { return strconv.Itoa(int(n)) }

@@ -1,0 +1,342 @@
+package kafka
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
+
+	"github.com/eventbus-go/eventbus/bus"
+	"github.com/eventbus-go/eventbus/bus/driver"
+)
+
+func init() {
+	bus.Register("kafka", Open)
+}
+
+// recordOverhead is what a record adds to the payload, key and headers
+// package bus counts: the CloudEvents headers it does not see and the
+// record and batch framing.
+const recordOverhead = 4 << 10
+
+// conn is one kafka:// connection: a shared producer, an admin client on
+// the producer's handle, and a consumer per subscription.
+type conn struct {
+	cfg      *config
+	logger   *slog.Logger
+	producer *kafka.Producer
+	admin    *kafka.AdminClient
+
+	topicsMu sync.Mutex
+	topics   map[string]bool // topics known to exist
+
+	closed    atomic.Bool
+	closeOnce sync.Once
+	closeErr  error
+	drained   sync.WaitGroup // the event and log draining goroutines
+}
+
+// Open connects to the Kafka cluster named by cfg.URL; bus.Open calls it
+// for kafka:// URLs. See the package documentation for the parameters.
+func Open(ctx context.Context, cfg driver.OpenConfig) (driver.Conn, error) {
+	c, err := parseConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	producer, err := kafka.NewProducer(c.producerConfig())
+	if err != nil {
+		return nil, fmt.Errorf("kafka: %s: new producer: %w", c.redacted(), err)
+	}
+	cn := &conn{cfg: c, logger: cfg.Logger, producer: producer, topics: make(map[string]bool)}
+	cn.drained.Go(func() { forwardLogs(cn.logger, producer.Logs()) })
+	cn.drained.Go(cn.drainEvents)
+	cn.admin, err = kafka.NewAdminClientFromProducer(producer)
+	if err != nil {
+		producer.Close()
+		return nil, fmt.Errorf("kafka: %s: new admin client: %w", c.redacted(), err)
+	}
+	// Fail fast on unreachable brokers and bad credentials rather than on
+	// the first Publish.
+	if _, err := cn.metadata(ctx, nil); err != nil {
+		cn.admin.Close()
+		producer.Close()
+		cn.drained.Wait()
+		return nil, fmt.Errorf("kafka: %s: connect: %w", c.redacted(), err)
+	}
+	return cn, nil
+}
+
+// String names the brokers, never credentials.
+func (c *conn) String() string { return c.cfg.redacted() }
+
+// drainEvents logs the producer's events other than delivery reports,
+// which go to each Publish call's own channel.
+func (c *conn) drainEvents() {
+	for ev := range c.producer.Events() {
+		switch e := ev.(type) {
+		case kafka.Error:
+			c.logger.Warn("kafka producer error", "err", e, "fatal", e.IsFatal())
+		case *kafka.Message:
+			// A delivery report without a waiter: its Publish gave up.
+		default:
+			c.logger.Debug("kafka producer event", "event", e.String())
+		}
+	}
+}
+
+// Capabilities implements driver.Conn.
+func (c *conn) Capabilities() driver.Capabilities {
+	return driver.Capabilities{
+		MaxMessageBytes: c.cfg.maxMessageBytes - recordOverhead,
+		RedeliveryCount: true,
+	}
+}
+
+// As reaches *kafka.Producer and *kafka.AdminClient.
+func (c *conn) As(target any) bool {
+	switch t := target.(type) {
+	case **kafka.Producer:
+		*t = c.producer
+	case **kafka.AdminClient:
+		*t = c.admin
+	default:
+		return false
+	}
+	return true
+}
+
+// Publish produces msgs and waits for every delivery report. Each call has
+// its own report channel, sized so librdkafka's poller never blocks on it.
+func (c *conn) Publish(ctx context.Context, topic string, msgs []driver.Message) error {
+	if c.closed.Load() {
+		return driver.ErrClosed
+	}
+	if err := c.ensureTopic(ctx, topic); err != nil {
+		return err
+	}
+	reports := make(chan kafka.Event, len(msgs))
+	errs := make(driver.MessageErrors, len(msgs))
+	reported := make([]bool, len(msgs))
+	failed, waiting := false, 0
+	receive := func(ev kafka.Event) {
+		m, ok := ev.(*kafka.Message)
+		if !ok {
+			return
+		}
+		i := m.Opaque.(int)
+		reported[i] = true
+		waiting--
+		if m.TopicPartition.Error != nil {
+			errs[i] = fmt.Errorf("kafka: produce to %q partition %d: %w", topic, m.TopicPartition.Partition, wrapKafkaError(m.TopicPartition.Error))
+			failed = true
+		}
+	}
+	for i := range msgs {
+		km := newRecord(topic, &msgs[i], i)
+		for {
+			err := c.producer.Produce(km, reports)
+			if err == nil {
+				waiting++
+				break
+			}
+			var kerr kafka.Error
+			if !errors.As(err, &kerr) || kerr.Code() != kafka.ErrQueueFull || ctx.Err() != nil {
+				reported[i] = true
+				errs[i] = fmt.Errorf("kafka: produce to %q: %w", topic, wrapKafkaError(err))
+				failed = true
+				break
+			}
+			// librdkafka's queue is full: wait for room.
+			if waiting > 0 {
+				receive(<-reports)
+			} else {
+				c.producer.Flush(10)
+			}
+		}
+	}
+	for waiting > 0 {
+		select {
+		case ev := <-reports:
+			receive(ev)
+		case <-ctx.Done():
+			for i, done := range reported {
+				if !done {
+					errs[i] = fmt.Errorf("kafka: produce to %q: no delivery report yet, the message may still be delivered: %w", topic, ctx.Err())
+				}
+			}
+			return errs
+		}
+	}
+	if failed {
+		return errs
+	}
+	return nil
+}
+
+// newRecord turns a driver message into a Kafka record: Key to the record
+// key, Time to its timestamp, ID, Time and Header to CloudEvents headers.
+func newRecord(topic string, m *driver.Message, index int) *kafka.Message {
+	km := &kafka.Message{
+		TopicPartition: kafka.TopicPartition{Topic: &topic, Partition: kafka.PartitionAny},
+		Value:          m.Payload,
+		Timestamp:      m.Time,
+		Opaque:         index,
+		Headers:        make([]kafka.Header, 0, 5+len(m.Header)),
+	}
+	if m.Key != "" {
+		km.Key = []byte(m.Key)
+	}
+	driver.EncodeHeaders(m, func(key, value string) {
+		km.Headers = append(km.Headers, kafka.Header{Key: key, Value: []byte(value)})
+	})
+	return km
+}
+
+// wrapKafkaError maps librdkafka error codes to the driver's sentinels.
+func wrapKafkaError(err error) error {
+	var kerr kafka.Error
+	if !errors.As(err, &kerr) {
+		return err
+	}
+	switch kerr.Code() {
+	case kafka.ErrUnknownTopicOrPart, kafka.ErrUnknownTopic:
+		return fmt.Errorf("%w: %w", driver.ErrTopicNotFound, err)
+	case kafka.ErrMsgSizeTooLarge, kafka.ErrRecordListTooLarge:
+		return fmt.Errorf("%w: %w", driver.ErrMessageTooLarge, err)
+	}
+	return err
+}
+
+// metadata fetches cluster metadata, for one topic or none, within ctx.
+func (c *conn) metadata(ctx context.Context, topic *string) (*kafka.Metadata, error) {
+	timeout := 10 * time.Second
+	if deadline, ok := ctx.Deadline(); ok {
+		timeout = max(time.Until(deadline), time.Millisecond)
+	}
+	// GetMetadata cannot be interrupted; ctx only bounds its timeout.
+	return c.admin.GetMetadata(topic, false, int(timeout.Milliseconds()))
+}
+
+// ensureTopic checks once per topic that it exists, creating it when the
+// URL asks for that. Producers and consumers never auto-create topics, so
+// a missing topic is an error rather than a broker setting's accident.
+func (c *conn) ensureTopic(ctx context.Context, topic string) error {
+	c.topicsMu.Lock()
+	known := c.topics[topic]
+	c.topicsMu.Unlock()
+	if known {
+		return nil
+	}
+	exists, err := c.topicExists(ctx, topic)
+	if err != nil {
+		return err
+	}
+	if !exists {
+		if !c.cfg.createTopics {
+			return fmt.Errorf("kafka: topic %q: %w (create it, or set create_topics=true)", topic, driver.ErrTopicNotFound)
+		}
+		if err := c.createTopic(ctx, topic); err != nil {
+			return err
+		}
+	}
+	c.topicsMu.Lock()
+	c.topics[topic] = true
+	c.topicsMu.Unlock()
+	return nil
+}
+
+func (c *conn) topicExists(ctx context.Context, topic string) (bool, error) {
+	md, err := c.metadata(ctx, &topic)
+	if err != nil {
+		return false, fmt.Errorf("kafka: metadata of topic %q: %w", topic, err)
+	}
+	t, ok := md.Topics[topic]
+	if !ok {
+		return false, nil
+	}
+	switch t.Error.Code() {
+	case kafka.ErrNoError:
+		return len(t.Partitions) > 0, nil
+	case kafka.ErrUnknownTopicOrPart, kafka.ErrUnknownTopic:
+		return false, nil
+	case kafka.ErrTopicException, kafka.ErrInvalidArg:
+		return false, fmt.Errorf("%w: kafka: topic %q: %w", driver.ErrInvalidTopic, topic, t.Error)
+	}
+	return false, fmt.Errorf("kafka: metadata of topic %q: %w", topic, t.Error)
+}
+
+// createTopic creates topic with the configured partitions and replication
+// and a max.message.bytes that fits the producer's largest message.
+func (c *conn) createTopic(ctx context.Context, topic string) error {
+	results, err := c.admin.CreateTopics(ctx, []kafka.TopicSpecification{{
+		Topic:             topic,
+		NumPartitions:     c.cfg.partitions,
+		ReplicationFactor: c.cfg.replicationFactor,
+		Config:            map[string]string{"max.message.bytes": fmt.Sprint(c.cfg.maxMessageBytes)},
+	}})
+	if err != nil {
+		return fmt.Errorf("kafka: create topic %q: %w", topic, err)
+	}
+	for _, r := range results {
+		switch r.Error.Code() {
+		case kafka.ErrNoError, kafka.ErrTopicAlreadyExists:
+		case kafka.ErrTopicException:
+			return fmt.Errorf("%w: kafka: create topic %q: %w", driver.ErrInvalidTopic, topic, r.Error)
+		default:
+			return fmt.Errorf("kafka: create topic %q: %w", topic, r.Error)
+		}
+	}
+	// Creation is asynchronous on the brokers: wait until metadata shows it.
+	for {
+		if ok, err := c.topicExists(ctx, topic); err != nil || ok {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("kafka: create topic %q: not visible yet: %w", topic, ctx.Err())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// Close flushes what is pending within ctx, then closes the clients.
+// librdkafka's own Close does not wait for deliveries.
+func (c *conn) Close(ctx context.Context) error {
+	c.closeOnce.Do(func() {
+		c.closed.Store(true)
+		for c.producer.Len() > 0 && ctx.Err() == nil {
+			c.producer.Flush(50)
+		}
+		if n := c.producer.Len(); n > 0 {
+			c.closeErr = fmt.Errorf("kafka: close %s: %d messages or events not flushed: %w", c.cfg.redacted(), n, ctx.Err())
+			_ = c.producer.Purge(kafka.PurgeQueue | kafka.PurgeInFlight | kafka.PurgeNonBlocking)
+		}
+		c.admin.Close()
+		c.producer.Close()
+		c.drained.Wait()
+	})
+	return c.closeErr
+}
+
+// forwardLogs writes librdkafka's log lines to logger until the client
+// closes logs. librdkafka never logs passwords.
+func forwardLogs(logger *slog.Logger, logs chan kafka.LogEvent) {
+	for e := range logs {
+		// syslog levels: 0-3 errors, 4 warning, 5-6 notice and info, 7 debug.
+		level := slog.LevelDebug
+		switch {
+		case e.Level <= 3:
+			level = slog.LevelError
+		case e.Level == 4:
+			level = slog.LevelWarn
+		case e.Level == 5:
+			level = slog.LevelInfo
+		}
+		logger.Log(context.Background(), level, e.Message, "librdkafka", e.Name, "tag", e.Tag)
+	}
+}

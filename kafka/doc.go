@@ -1,0 +1,22 @@
+// Package kafka is the Apache Kafka driver of eventbus, built on
+// confluent-kafka-go (librdkafka). Import it for its side effect and open
+// a bus with a kafka:// URL:
+//
+//	import _ "github.com/eventbus-go/eventbus/kafka"
+//
+//	b, err := bus.Open(ctx, "kafka://broker1:9092,broker2:9092?create_topics=true")
+//
+// The URL names the bootstrap brokers and takes the parameters documented
+// in docs/kafka.md; any librdkafka property can be passed as
+// "librdkafka.<property>=<value>". Unknown parameters are errors.
+//
+// Publishing uses one shared idempotent producer (acks=all); Publish waits
+// for every delivery report. Each subscription is one consumer in its
+// group with cooperative-sticky assignment; it commits only the
+// contiguous run of acknowledged offsets of each partition, withdraws a
+// revoked partition's messages, and rewinds a partition to a nacked
+// message. Delivery semantics (dispatch, per-key order, retries, dead
+// letters) live in package bus, not here.
+//
+// This is the only eventbus package that needs cgo.
+package kafka

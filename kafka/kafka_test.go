@@ -1,0 +1,125 @@
+package kafka_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	confluent "github.com/confluentinc/confluent-kafka-go/v2/kafka"
+	"github.com/stretchr/testify/require"
+
+	"github.com/eventbus-go/eventbus/bus"
+)
+
+var topicSeq atomic.Int64
+
+// backend is a Kafka cluster under test: the mock cluster or a real broker.
+type backend struct {
+	url         string
+	createTopic func(t testing.TB, name string, partitions int)
+}
+
+func (b backend) open(t testing.TB, params ...string) *bus.Bus {
+	t.Helper()
+	u := b.url
+	if len(params) > 0 {
+		u += "?" + strings.Join(params, "&")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	b2, err := bus.Open(ctx, u)
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		require.NoError(t, b2.Close(ctx))
+	})
+	return b2
+}
+
+func (b backend) topic(t testing.TB, partitions int) string {
+	t.Helper()
+	name := fmt.Sprintf("eventbus-test-%d-%d", time.Now().UnixNano(), topicSeq.Add(1))
+	b.createTopic(t, name, partitions)
+	return name
+}
+
+// mockBackend starts a librdkafka mock cluster for the test.
+func mockBackend(t testing.TB) (backend, *confluent.MockCluster) {
+	t.Helper()
+	mc, err := confluent.NewMockCluster(1)
+	require.NoError(t, err)
+	t.Cleanup(mc.Close)
+	return backend{
+		url: "kafka://" + mc.BootstrapServers(),
+		createTopic: func(t testing.TB, name string, partitions int) {
+			require.NoError(t, mc.CreateTopic(name, partitions, 1))
+		},
+	}, mc
+}
+
+// realBackend is the broker of EVENTBUS_TEST_KAFKA; without it the test
+// is skipped, or fails under CI=true.
+func realBackend(t testing.TB) backend {
+	t.Helper()
+	addr := os.Getenv("EVENTBUS_TEST_KAFKA")
+	if addr == "" {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("EVENTBUS_TEST_KAFKA is not set (run make brokers-up)")
+		}
+		t.Skip("EVENTBUS_TEST_KAFKA is not set (run make brokers-up)")
+	}
+	if !strings.HasPrefix(addr, "kafka://") {
+		addr = "kafka://" + addr
+	}
+	return backend{url: addr, createTopic: func(t testing.TB, name string, partitions int) {
+		createRealTopic(t, strings.TrimPrefix(addr, "kafka://"), name, partitions)
+	}}
+}
+
+func createRealTopic(t testing.TB, servers, name string, partitions int) {
+	t.Helper()
+	admin, err := confluent.NewAdminClient(&confluent.ConfigMap{"bootstrap.servers": strings.SplitN(servers, "?", 2)[0]})
+	require.NoError(t, err)
+	defer admin.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	res, err := admin.CreateTopics(ctx, []confluent.TopicSpecification{{
+		Topic: name, NumPartitions: partitions, ReplicationFactor: 1,
+		Config: map[string]string{"max.message.bytes": "4194304"},
+	}}, confluent.SetAdminOperationTimeout(20*time.Second))
+	require.NoError(t, err)
+	require.Equal(t, confluent.ErrNoError, res[0].Error.Code(), "create topic %s: %v", name, res[0].Error)
+}
+
+// collector records deliveries handed to a handler.
+type collector struct {
+	ch chan *bus.Message
+}
+
+func newCollector(n int) *collector { return &collector{ch: make(chan *bus.Message, n)} }
+
+func (c *collector) handle(_ context.Context, m *bus.Message) error {
+	c.ch <- m
+	return nil
+}
+
+// await returns the next n messages or fails after timeout.
+func (c *collector) await(t testing.TB, n int, timeout time.Duration) []*bus.Message {
+	t.Helper()
+	out := make([]*bus.Message, 0, n)
+	deadline := time.After(timeout)
+	for len(out) < n {
+		select {
+		case m := <-c.ch:
+			out = append(out, m)
+		case <-deadline:
+			require.FailNowf(t, "timeout", "got %d of %d messages", len(out), n)
+		}
+	}
+	return out
+}

@@ -183,11 +183,13 @@ func (c *conn) Close(ctx context.Context) error {
 	var wg sync.WaitGroup
 	for i, e := range entries {
 		wg.Go(func() {
-			select {
-			case <-e.ready:
-			case <-ctx.Done():
-				errs[i] = fmt.Errorf("pulsar: close: producer still being created: %w", ctx.Err())
-				return
+			if !isClosed(e.ready) {
+				select {
+				case <-e.ready:
+				case <-ctx.Done():
+					errs[i] = fmt.Errorf("pulsar: close: producer still being created: %w", ctx.Err())
+					return
+				}
 			}
 			if e.producer == nil {
 				return
@@ -201,6 +203,15 @@ func (c *conn) Close(ctx context.Context) error {
 	wg.Wait()
 	c.client.Close()
 	return errors.Join(errs...)
+}
+
+func isClosed(ch <-chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
 }
 
 // quietHandler turns pulsar-client-go's chatty Info logs (connections,

@@ -1,0 +1,179 @@
+package pulsar_test
+
+import (
+	"context"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	apachepulsar "github.com/apache/pulsar-client-go/pulsar"
+	"github.com/eventbus-go/eventbus/bus"
+	"github.com/eventbus-go/eventbus/internal/testbroker"
+	"github.com/stretchr/testify/require"
+)
+
+// The benchmarks run eventbus and the raw client side by side on the same
+// broker, with the same producer and consumer settings, and report msgs/s.
+//
+//	go test -run '^$' -bench . -benchtime 200000x ./pulsar/
+
+const (
+	benchPayloadBytes = 256
+	benchKeys         = 100
+	// benchChunk messages go in one Publish call, from benchPublishers
+	// goroutines at once: a service publishing from many handlers.
+	benchChunk      = 100
+	benchPublishers = 16
+)
+
+var benchPayload = make([]byte, benchPayloadBytes)
+
+func rawClient(b *testing.B) apachepulsar.Client {
+	b.Helper()
+	client, err := apachepulsar.NewClient(apachepulsar.ClientOptions{URL: testbroker.Pulsar(b), Logger: quietPulsarLogger()})
+	require.NoError(b, err)
+	b.Cleanup(client.Close)
+	return client
+}
+
+func rawProducer(b *testing.B, client apachepulsar.Client, topic string) apachepulsar.Producer {
+	b.Helper()
+	p, err := client.CreateProducer(apachepulsar.ProducerOptions{
+		Topic:                   "persistent://public/default/" + topic,
+		BatcherBuilderType:      apachepulsar.KeyBasedBatchBuilder,
+		BatchingMaxPublishDelay: 10 * time.Millisecond,
+		MaxPendingMessages:      10000,
+	})
+	require.NoError(b, err)
+	b.Cleanup(p.Close)
+	return p
+}
+
+// rawSend sends n messages with SendAsync and waits for every callback.
+func rawSend(b *testing.B, p apachepulsar.Producer, n int) {
+	var wg sync.WaitGroup
+	var failed atomic.Int64
+	wg.Add(n)
+	for i := range n {
+		p.SendAsync(context.Background(), &apachepulsar.ProducerMessage{
+			Payload: benchPayload, Key: strconv.Itoa(i % benchKeys),
+		}, func(_ apachepulsar.MessageID, _ *apachepulsar.ProducerMessage, err error) {
+			if err != nil {
+				failed.Add(1)
+			}
+			wg.Done()
+		})
+	}
+	wg.Wait()
+	require.Zero(b, failed.Load())
+}
+
+func reportRate(b *testing.B, start time.Time) {
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "msgs/s")
+}
+
+func BenchmarkPublish(b *testing.B) {
+	b.Run("raw", func(b *testing.B) {
+		p := rawProducer(b, rawClient(b), newTopic(b))
+		rawSend(b, p, 1) // connect before timing
+		b.ResetTimer()
+		start := time.Now()
+		rawSend(b, p, b.N)
+		reportRate(b, start)
+	})
+	b.Run("bus", func(b *testing.B) {
+		ctx := context.Background()
+		bb := openBus(b, "")
+		topic := newTopic(b)
+		require.NoError(b, bb.Publish(ctx, topic, &bus.Message{Payload: benchPayload}))
+		var next atomic.Int64
+		errs := make(chan error, benchPublishers)
+		b.ResetTimer()
+		start := time.Now()
+		var wg sync.WaitGroup
+		for range benchPublishers {
+			wg.Go(func() {
+				msgs := make([]*bus.Message, 0, benchChunk)
+				for {
+					from := int(next.Add(benchChunk)) - benchChunk
+					if from >= b.N {
+						return
+					}
+					msgs = msgs[:0]
+					for i := from; i < min(from+benchChunk, b.N); i++ {
+						msgs = append(msgs, &bus.Message{Key: strconv.Itoa(i % benchKeys), Payload: benchPayload})
+					}
+					if err := bb.Publish(ctx, topic, msgs...); err != nil {
+						errs <- err
+						return
+					}
+				}
+			})
+		}
+		wg.Wait()
+		reportRate(b, start)
+		close(errs)
+		require.NoError(b, <-errs)
+	})
+}
+
+func BenchmarkConsume(b *testing.B) {
+	b.Run("raw", func(b *testing.B) {
+		client := rawClient(b)
+		topic := newTopic(b)
+		opts := apachepulsar.ConsumerOptions{
+			Topic: "persistent://public/default/" + topic, SubscriptionName: "bench",
+			Type: apachepulsar.KeyShared, SubscriptionInitialPosition: apachepulsar.SubscriptionPositionEarliest,
+			EnableBatchIndexAcknowledgment: true,
+		}
+		// Create the subscription, then fill the topic, then time the drain.
+		consumer, err := client.Subscribe(opts)
+		require.NoError(b, err)
+		consumer.Close()
+		rawSend(b, rawProducer(b, client, topic), b.N)
+		b.ResetTimer()
+		start := time.Now()
+		consumer, err = client.Subscribe(opts)
+		require.NoError(b, err)
+		defer consumer.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer cancel()
+		for range b.N {
+			m, err := consumer.Receive(ctx)
+			require.NoError(b, err)
+			require.NoError(b, consumer.Ack(m))
+		}
+		reportRate(b, start)
+	})
+	b.Run("bus", func(b *testing.B) {
+		ctx := context.Background()
+		bb := openBus(b, "")
+		topic := newTopic(b)
+		// Create the group, then fill the topic, then time the drain.
+		sub, err := bb.Subscribe(ctx, topic, func(context.Context, *bus.Message) error { return nil }, bus.Group("bench"))
+		require.NoError(b, err)
+		closeSub(b, sub)
+		rawSend(b, rawProducer(b, rawClient(b), topic), b.N)
+		var handled atomic.Int64
+		done := make(chan struct{})
+		b.ResetTimer()
+		start := time.Now()
+		sub, err = bb.Subscribe(ctx, topic, func(context.Context, *bus.Message) error {
+			if handled.Add(1) == int64(b.N) {
+				close(done)
+			}
+			return nil
+		}, bus.Group("bench"))
+		require.NoError(b, err)
+		select {
+		case <-done:
+		case <-time.After(5 * time.Minute):
+			b.Fatalf("handled %d of %d messages", handled.Load(), b.N)
+		}
+		reportRate(b, start)
+		b.StopTimer()
+		closeSub(b, sub)
+	})
+}

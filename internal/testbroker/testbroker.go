@@ -1,0 +1,140 @@
+// Package testbroker tells driver tests where the real test brokers are, and
+// lets a test restart one of them.
+//
+// The brokers are single-node Apache Kafka and Apache Pulsar processes started
+// by scripts/brokers.sh (`make brokers-up`); `make test` starts them and sets:
+//
+//	EVENTBUS_TEST_KAFKA        Kafka PLAINTEXT bootstrap servers, 127.0.0.1:9092
+//	EVENTBUS_TEST_KAFKA_SASL   Kafka SASL_PLAINTEXT (PLAIN) bootstrap servers, 127.0.0.1:9093
+//	EVENTBUS_TEST_PULSAR       Pulsar service URL, pulsar://127.0.0.1:6650
+//	EVENTBUS_TEST_PULSAR_ADMIN Pulsar admin URL, http://127.0.0.1:8080
+//
+// A test asks for the broker it needs, e.g. `addr := testbroker.Kafka(t)`. When
+// the variable is unset the test is skipped, so `go test ./...` works on a
+// machine without brokers; under CI=true it fails instead, so CI can never
+// pass by silently skipping every broker test.
+//
+// This package must not import the Kafka client: it is used by packages that
+// build without cgo.
+package testbroker
+
+import (
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+)
+
+// The SASL/PLAIN user configured on the Kafka SASL_PLAINTEXT listener
+// (scripts/config/kafka.properties).
+const (
+	KafkaSASLUser     = "eventbus"
+	KafkaSASLPassword = "eventbus-secret"
+)
+
+// Environment variables holding the broker addresses.
+const (
+	EnvKafka       = "EVENTBUS_TEST_KAFKA"
+	EnvKafkaSASL   = "EVENTBUS_TEST_KAFKA_SASL"
+	EnvPulsar      = "EVENTBUS_TEST_PULSAR"
+	EnvPulsarAdmin = "EVENTBUS_TEST_PULSAR_ADMIN"
+)
+
+// Kafka returns the bootstrap servers of the PLAINTEXT listener.
+func Kafka(t testing.TB) string {
+	t.Helper()
+	return lookup(t, EnvKafka)
+}
+
+// KafkaSASL returns the bootstrap servers of the SASL_PLAINTEXT listener, where
+// KafkaSASLUser / KafkaSASLPassword authenticate with the PLAIN mechanism.
+func KafkaSASL(t testing.TB) string {
+	t.Helper()
+	return lookup(t, EnvKafkaSASL)
+}
+
+// Pulsar returns the Pulsar service URL (pulsar://host:port).
+func Pulsar(t testing.TB) string {
+	t.Helper()
+	return lookup(t, EnvPulsar)
+}
+
+// PulsarAdmin returns the Pulsar admin REST URL (http://host:port).
+func PulsarAdmin(t testing.TB) string {
+	t.Helper()
+	return lookup(t, EnvPulsarAdmin)
+}
+
+func lookup(t testing.TB, name string) string {
+	t.Helper()
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	if inCI() {
+		t.Fatalf("%s is not set, and CI=true forbids skipping broker tests: run the tests with `make test`, or start the brokers with `make brokers-up` and export the variables `scripts/brokers.sh env` prints", name)
+	}
+	t.Skipf("%s is not set: skipping a test that needs a real broker (run `make test`, or `make brokers-up` and export what `scripts/brokers.sh env` prints)", name)
+	return ""
+}
+
+func inCI() bool {
+	ci, _ := strconv.ParseBool(os.Getenv("CI"))
+	return ci
+}
+
+// Restart kills broker ("kafka" or "pulsar") with SIGKILL, starts it again on
+// the same ports and data, and returns once it serves again. Use it to test
+// what clients do when a broker crashes. It fails the test if the broker
+// cannot be restarted.
+//
+// The brokers are shared by every test of the run, including other packages
+// that `go test ./...` runs in parallel: those see the outage too. Keep
+// restart tests few, and make them tolerate (or skip on) a broker already
+// being restarted.
+func Restart(t testing.TB, broker string) {
+	t.Helper()
+	switch broker {
+	case "kafka":
+		lookup(t, EnvKafka)
+	case "pulsar":
+		lookup(t, EnvPulsar)
+	default:
+		t.Fatalf("testbroker.Restart: unknown broker %q, want \"kafka\" or \"pulsar\"", broker)
+	}
+	script, err := brokersScript()
+	if err != nil {
+		t.Fatalf("testbroker.Restart(%s): %v", broker, err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	start := time.Now()
+	out, err := exec.CommandContext(ctx, "bash", script, "restart", broker).CombinedOutput()
+	if err != nil {
+		t.Fatalf("testbroker.Restart(%s): %s restart %s: %v\n%s", broker, script, broker, err, out)
+	}
+	t.Logf("testbroker: restarted %s in %s", broker, time.Since(start).Round(time.Millisecond))
+}
+
+// brokersScript finds scripts/brokers.sh in the enclosing module, starting at
+// the working directory (go test runs in the package directory).
+func brokersScript() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		script := filepath.Join(dir, "scripts", "brokers.sh")
+		if _, err := os.Stat(script); err == nil {
+			return script, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("scripts/brokers.sh not found above the working directory")
+		}
+		dir = parent
+	}
+}

@@ -1,0 +1,420 @@
+#!/usr/bin/env bash
+# shellcheck source-path=SCRIPTDIR
+# Runs the single-node Apache Kafka and Apache Pulsar brokers that eventbus
+# tests use, as plain JVM processes built from Maven Central jars (no Docker).
+#
+#   scripts/brokers.sh up      [kafka|pulsar|all]   start (no-op if already serving)
+#   scripts/brokers.sh down    [kafka|pulsar|all]   stop and delete their data
+#   scripts/brokers.sh restart kafka|pulsar         kill -9 and start again, data kept
+#   scripts/brokers.sh status  [kafka|pulsar|all]
+#   scripts/brokers.sh env                          print the EVENTBUS_TEST_* exports
+#   scripts/brokers.sh run [kafka|pulsar|all] -- CMD...
+#                  start the brokers, run CMD with EVENTBUS_TEST_* set, then stop
+#                  the brokers this call started (also when CMD fails)
+#
+# Ports (all on 127.0.0.1) come from EVENTBUS_KAFKA_PORT (9092),
+# EVENTBUS_KAFKA_SASL_PORT (9093), EVENTBUS_KAFKA_CONTROLLER_PORT (9094),
+# EVENTBUS_PULSAR_PORT (6650), EVENTBUS_PULSAR_HTTP_PORT (8080) and
+# EVENTBUS_PULSAR_BOOKIE_PORT (3181). Jars are cached in .cache/, data and logs
+# live in .brokers/<broker>/. See docs/CONTRIBUTING-brokers.md.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=versions.sh
+source "$ROOT/scripts/versions.sh"
+
+KAFKA_PORT=${EVENTBUS_KAFKA_PORT:-9092}
+KAFKA_SASL_PORT=${EVENTBUS_KAFKA_SASL_PORT:-9093}
+KAFKA_CONTROLLER_PORT=${EVENTBUS_KAFKA_CONTROLLER_PORT:-9094}
+PULSAR_PORT=${EVENTBUS_PULSAR_PORT:-6650}
+PULSAR_HTTP_PORT=${EVENTBUS_PULSAR_HTTP_PORT:-8080}
+PULSAR_BOOKIE_PORT=${EVENTBUS_PULSAR_BOOKIE_PORT:-3181}
+START_TIMEOUT=${EVENTBUS_BROKER_START_TIMEOUT:-180s}
+
+CACHE=$ROOT/.cache
+STATE=$ROOT/.brokers
+CONFIG=$ROOT/scripts/config
+BROKERCHECK=$CACHE/bin/brokercheck
+JAVA=${JAVA_HOME:+$JAVA_HOME/bin/}java
+
+# Kafka's own scripts default to a 1 GiB heap; Pulsar standalone's to 2 GiB heap
+# and 4 GiB direct memory, far more than tests need on a 2-core CI machine.
+KAFKA_JVM_OPTS=(-Xms256m -Xmx1g -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:+ExitOnOutOfMemoryError)
+PULSAR_JVM_OPTS=(-Xms256m -Xmx1g -XX:MaxDirectMemorySize=512m -XX:+UseG1GC -XX:+ExitOnOutOfMemoryError
+  # From Pulsar's bin/pulsar: Netty, BookKeeper and the broker reach into JDK
+  # internals, which Java 17 only allows when opened explicitly.
+  -Dio.netty.tryReflectionSetAccessible=true
+  --add-opens java.base/java.io=ALL-UNNAMED --add-opens java.base/java.util.zip=ALL-UNNAMED
+  --add-opens java.base/java.nio=ALL-UNNAMED --add-opens java.base/jdk.internal.misc=ALL-UNNAMED
+  --add-opens java.base/java.lang=ALL-UNNAMED --add-opens java.base/sun.net=ALL-UNNAMED
+  --add-opens java.management/sun.management=ALL-UNNAMED
+  -Djava.net.preferIPv4Stack=true
+  # Lets the in-process bookie find its ledgers in Pulsar's (RocksDB) metadata store.
+  -Dbookkeeper.metadata.bookie.drivers=org.apache.pulsar.metadata.bookkeeper.PulsarMetadataBookieDriver
+  -Dbookkeeper.metadata.client.drivers=org.apache.pulsar.metadata.bookkeeper.PulsarMetadataClientDriver
+  -Dlog4j2.is.webapp=false)
+
+# Any fixed valid id will do: one cluster per data directory, never shared.
+KAFKA_CLUSTER_ID=ZXZlbnRidXMtdGVzdHMwMQ
+
+log() { printf 'brokers: %s\n' "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+now_ms() { date +%s%3N; }
+since() { local ms=$(($(now_ms) - $1)); printf '%d.%01ds' $((ms / 1000)) $((ms % 1000 / 100)); }
+
+# ---------------------------------------------------------------- prerequisites
+
+require_java() {
+  command -v "$JAVA" >/dev/null || die "java not found: install a JDK 17 or newer (Debian/Ubuntu: apt-get install openjdk-17-jdk-headless) or set JAVA_HOME"
+  local version major
+  version=$("$JAVA" -version 2>&1 | sed -n 's/.*version "\([^"]*\)".*/\1/p' | head -n1)
+  major=${version%%[.-]*}
+  [[ $major =~ ^[0-9]+$ && $major -ge 17 ]] || die "java $version found, Kafka 4 and Pulsar 4 need 17 or newer: install openjdk-17-jdk-headless or set JAVA_HOME"
+}
+
+require_go() {
+  command -v go >/dev/null || die "go not found: install Go (https://go.dev/dl/), it builds the readiness check"
+}
+
+# resolve_jars NAME VERSION MAVEN_ARGS... prints the directory holding the
+# broker's runtime jars, resolving them with Maven on first use only.
+resolve_jars() {
+  local name=$1 version=$2
+  shift 2
+  local lib=$CACHE/brokers/$name-$version/lib
+  if [[ ! -f $lib/.complete ]]; then
+    command -v mvn >/dev/null || die "mvn not found: install Apache Maven 3.8 or newer (Debian/Ubuntu: apt-get install maven), it downloads the $name jars once"
+    log "resolving $name $version jars from Maven Central into ${lib#"$ROOT"/} (first run only)"
+    local start
+    start=$(now_ms)
+    rm -rf "$lib"
+    # A private local repository keeps the cache self-contained under .cache/.
+    mvn -B -q -Dstyle.color=never -s "${EVENTBUS_MAVEN_SETTINGS:-$ROOT/scripts/maven/settings.xml}" \
+      -Dmaven.repo.local="$CACHE/m2" -f "$ROOT/scripts/maven/$name/pom.xml" "$@" \
+      "org.apache.maven.plugins:maven-dependency-plugin:$MAVEN_DEPENDENCY_PLUGIN_VERSION:copy-dependencies" \
+      -DincludeScope=runtime -DoutputDirectory="$lib" >&2 ||
+      die "resolving the $name jars with Maven failed (output above)"
+    touch "$lib/.complete"
+    log "resolved $name jars in $(since "$start")"
+  fi
+  printf '%s\n' "$lib"
+}
+
+build_brokercheck() {
+  (cd "$ROOT" && go build -o "$BROKERCHECK" ./internal/testbroker/cmd/brokercheck) ||
+    die "building internal/testbroker/cmd/brokercheck failed (it needs cgo and a C compiler for confluent-kafka-go)"
+}
+
+# ---------------------------------------------------------------- processes
+
+pid_file() { printf '%s/%s/%s.pid\n' "$STATE" "$1" "$1"; }
+log_file() { printf '%s/%s/%s.log\n' "$STATE" "$1" "$1"; }
+
+# running NAME prints the broker's PID if the recorded process is alive and
+# really ours: PIDs get reused, so the command line must carry our marker.
+running() {
+  local pidfile pid stat args
+  pidfile=$(pid_file "$1")
+  [[ -f $pidfile ]] || return 1
+  pid=$(<"$pidfile")
+  read -r stat args < <(ps -o stat=,args= -p "$pid" 2>/dev/null) || return 1
+  [[ $stat != Z* && $args == *"-Deventbus.broker=$1 "* ]] || return 1
+  printf '%s\n' "$pid"
+}
+
+port_free() {
+  # Succeeds when nothing accepts connections on the port.
+  ! (: <"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
+require_ports_free() {
+  local name=$1 port var
+  shift
+  for var in "$@"; do
+    port=${!var}
+    port_free "$port" || die "port $port (EVENTBUS_${var}) is in use by another process, so $name cannot start: stop that process or choose another port with EVENTBUS_${var}"
+  done
+}
+
+# launch NAME DIR JAVA_ARGS... starts the JVM detached from this shell and
+# terminal (so Ctrl-C or closing the terminal does not kill it), with stdout
+# and stderr appended to the broker's log, and records its PID.
+launch() {
+  local name=$1 dir=$2 detach=()
+  shift 2
+  command -v setsid >/dev/null && detach=(setsid)
+  # The subshell execs, so $! is the JVM's PID. fd 9 is our lock: not inherited.
+  (cd "$dir" && exec "${detach[@]}" "$JAVA" "-Deventbus.broker=$name" "$@" </dev/null >>"$(log_file "$name")" 2>&1 9>&-) &
+  printf '%s\n' "$!" >"$(pid_file "$name")"
+}
+
+configure_kafka() {
+  local dir=$STATE/kafka
+  mkdir -p "$dir/data"
+  # Later keys win in a Java properties file: append what varies per machine.
+  {
+    cat "$CONFIG/kafka.properties"
+    printf '\n# Appended by scripts/brokers.sh\n'
+    printf 'listeners=PLAINTEXT://127.0.0.1:%s,SASL_PLAINTEXT://127.0.0.1:%s,CONTROLLER://127.0.0.1:%s\n' \
+      "$KAFKA_PORT" "$KAFKA_SASL_PORT" "$KAFKA_CONTROLLER_PORT"
+    printf 'advertised.listeners=PLAINTEXT://127.0.0.1:%s,SASL_PLAINTEXT://127.0.0.1:%s\n' "$KAFKA_PORT" "$KAFKA_SASL_PORT"
+    printf 'controller.quorum.voters=1@127.0.0.1:%s\n' "$KAFKA_CONTROLLER_PORT"
+    printf 'log.dirs=%s\n' "$dir/data"
+  } >"$dir/server.properties"
+  # Record the addresses, so `env` and `restart` use the ports of this start.
+  printf 'EVENTBUS_TEST_KAFKA=127.0.0.1:%s\nEVENTBUS_TEST_KAFKA_SASL=127.0.0.1:%s\n' "$KAFKA_PORT" "$KAFKA_SASL_PORT" >"$dir/addresses"
+}
+
+configure_pulsar() {
+  local dir=$STATE/pulsar
+  mkdir -p "$dir/data"
+  {
+    cat "$CONFIG/standalone.conf"
+    printf '\n# Appended by scripts/brokers.sh\n'
+    printf 'brokerServicePort=%s\nwebServicePort=%s\n' "$PULSAR_PORT" "$PULSAR_HTTP_PORT"
+  } >"$dir/standalone.conf"
+  printf '%s\n' "$PULSAR_BOOKIE_PORT" >"$dir/bookie-port"
+  printf 'EVENTBUS_TEST_PULSAR=pulsar://127.0.0.1:%s\nEVENTBUS_TEST_PULSAR_ADMIN=http://127.0.0.1:%s\n' \
+    "$PULSAR_PORT" "$PULSAR_HTTP_PORT" >"$dir/addresses"
+}
+
+# start_NAME launches the broker from the configuration in .brokers/NAME.
+start_kafka() {
+  local dir=$STATE/kafka lib
+  lib=$(resolve_jars kafka "$KAFKA_VERSION" -Dkafka.version="$KAFKA_VERSION" -Dlog4j.version="$KAFKA_LOG4J_VERSION")
+  local java_args=(-cp "$lib/*" -Dlog4j2.configurationFile="$CONFIG/log4j2.xml")
+  # KRaft needs formatted storage; --ignore-formatted keeps data on restarts.
+  "$JAVA" "${java_args[@]}" kafka.tools.StorageTool format --cluster-id "$KAFKA_CLUSTER_ID" \
+    --config "$dir/server.properties" --ignore-formatted >>"$(log_file kafka)" 2>&1 ||
+    fail kafka "formatting Kafka storage failed"
+  launch kafka "$dir" "${KAFKA_JVM_OPTS[@]}" "${java_args[@]}" kafka.Kafka "$dir/server.properties"
+}
+
+start_pulsar() {
+  local dir=$STATE/pulsar lib
+  lib=$(resolve_jars pulsar "$PULSAR_VERSION" -Dpulsar.version="$PULSAR_VERSION")
+  launch pulsar "$dir" "${PULSAR_JVM_OPTS[@]}" -cp "$lib/*" -Dlog4j2.configurationFile="$CONFIG/log4j2.xml" \
+    org.apache.pulsar.PulsarStandaloneStarter --config "$dir/standalone.conf" \
+    --no-functions-worker --no-stream-storage \
+    --metadata-dir "$dir/data/metadata" --bookkeeper-dir "$dir/data/bookkeeper" \
+    --bookkeeper-port "$(<"$dir/bookie-port")"
+}
+
+# wait_serving NAME returns once a produce and a consume succeed on every
+# listener of the broker; on failure it shows the end of the broker's log.
+wait_serving() {
+  local name=$1 pid args=() start
+  start=$(now_ms)
+  pid=$(running "$name") || fail "$name" "$name exited while starting"
+  addresses "$name"
+  if [[ $name == kafka ]]; then
+    args=(-kafka "$EVENTBUS_TEST_KAFKA" -kafka-sasl "$EVENTBUS_TEST_KAFKA_SASL")
+  else
+    args=(-pulsar "$EVENTBUS_TEST_PULSAR" -pulsar-admin "$EVENTBUS_TEST_PULSAR_ADMIN")
+  fi
+  "$BROKERCHECK" "${args[@]}" -pid "$pid" -timeout "$START_TIMEOUT" 9>&- ||
+    fail "$name" "$name (pid $pid) is not serving"
+  log "$name serving (pid $pid, ready after $(since "$start")), log: ${STATE#"$ROOT"/}/$name/$name.log"
+}
+
+fail() {
+  local name=$1 logf
+  logf=$(log_file "$name")
+  if [[ -f $logf ]]; then
+    log "last lines of $logf:"
+    tail -n 60 "$logf" | sed 's/^/  | /' >&2
+  fi
+  die "$2 (full log: $logf)"
+}
+
+# addresses NAME exports the EVENTBUS_TEST_* variables of a configured broker.
+addresses() {
+  local file=$STATE/$1/addresses line
+  [[ -f $file ]] || return 1
+  while IFS= read -r line; do export "${line?}"; done <"$file"
+}
+
+# stop NAME: SIGTERM, up to 30s for a clean shutdown, then SIGKILL.
+stop() {
+  local name=$1 pid i
+  if pid=$(running "$name"); then
+    log "stopping $name (pid $pid)"
+    kill -TERM "$pid" 2>/dev/null || true
+    for ((i = 0; i < 150; i++)); do
+      running "$name" >/dev/null || break
+      sleep 0.2
+    done
+    if running "$name" >/dev/null; then
+      log "$name did not stop within 30s of SIGTERM, sending SIGKILL"
+      kill -KILL "$pid" 2>/dev/null || true
+      wait_gone "$name"
+    fi
+  fi
+}
+
+wait_gone() {
+  local i
+  for ((i = 0; i < 100; i++)); do
+    running "$1" >/dev/null || return 0
+    sleep 0.1
+  done
+  die "$1 is still running after SIGKILL"
+}
+
+# ---------------------------------------------------------------- commands
+
+brokers_of() {
+  case ${1:-all} in
+    all) echo kafka pulsar ;;
+    kafka | pulsar) echo "$1" ;;
+    *) die "unknown broker '$1': want kafka, pulsar or all" ;;
+  esac
+}
+
+cmd_up() {
+  local names name to_start=() build
+  read -ra names <<<"$(brokers_of "${1:-all}")"
+  require_go
+  # Build the readiness check while Maven resolves jars (both slow when cold).
+  build_brokercheck &
+  build=$!
+  for name in "${names[@]}"; do
+    if running "$name" >/dev/null; then
+      log "$name already running, checking it serves"
+    else
+      to_start+=("$name")
+    fi
+  done
+  if ((${#to_start[@]})); then
+    require_java
+    for name in "${to_start[@]}"; do
+      case $name in
+        kafka) require_ports_free kafka KAFKA_PORT KAFKA_SASL_PORT KAFKA_CONTROLLER_PORT ;;
+        pulsar) require_ports_free pulsar PULSAR_PORT PULSAR_HTTP_PORT PULSAR_BOOKIE_PORT ;;
+      esac
+    done
+  fi
+  wait "$build" || exit 1
+  # Start every broker first and wait afterwards, so their startups overlap.
+  for name in "${to_start[@]}"; do
+    log "starting $name"
+    "configure_$name"
+    "start_$name"
+  done
+  for name in "${names[@]}"; do
+    wait_serving "$name"
+  done
+}
+
+cmd_down() {
+  local names name
+  read -ra names <<<"$(brokers_of "${1:-all}")"
+  for name in "${names[@]}"; do
+    stop "$name"
+    rm -rf "${STATE:?}/$name"
+  done
+  rmdir "$STATE" 2>/dev/null || true
+}
+
+cmd_restart() {
+  local name=${1:-}
+  [[ $name == kafka || $name == pulsar ]] || die "restart needs one broker: kafka or pulsar"
+  [[ -f $STATE/$name/addresses ]] || die "$name was never started: run scripts/brokers.sh up $name first"
+  require_java
+  require_go
+  build_brokercheck
+  local pid
+  if pid=$(running "$name"); then
+    log "killing $name (pid $pid) with SIGKILL"
+    kill -KILL "$pid"
+    wait_gone "$name"
+  fi
+  log "starting $name on its existing data"
+  "start_$name"
+  wait_serving "$name"
+}
+
+cmd_status() {
+  local names name pid status=0
+  read -ra names <<<"$(brokers_of "${1:-all}")"
+  for name in "${names[@]}"; do
+    if pid=$(running "$name"); then
+      echo "$name: running, pid $pid, log ${STATE#"$ROOT"/}/$name/$name.log"
+    else
+      echo "$name: not running"
+      status=3
+    fi
+  done
+  return "$status"
+}
+
+cmd_env() {
+  local name
+  for name in kafka pulsar; do
+    [[ -f $STATE/$name/addresses ]] && sed 's/^/export /' "$STATE/$name/addresses"
+  done
+  return 0
+}
+
+cmd_run() {
+  local which=all
+  if [[ ${1:-} != -- ]]; then which=${1:-all}; shift || true; fi
+  [[ ${1:-} == -- ]] || die "usage: scripts/brokers.sh run [kafka|pulsar|all] -- command [args...]"
+  shift
+  local names name started=()
+  read -ra names <<<"$(brokers_of "$which")"
+  for name in "${names[@]}"; do
+    running "$name" >/dev/null || started+=("$name")
+  done
+  # Stop only what this call started: brokers someone started with `make
+  # brokers-up` keep running for them.
+  # shellcheck disable=SC2317,SC2329 # invoked by the trap
+  cleanup() {
+    local status=$? name
+    for name in "${started[@]}"; do locked cmd_down "$name"; done
+    exit "$status"
+  }
+  trap cleanup EXIT
+  trap 'exit 130' INT TERM
+  locked cmd_up "$which"
+  for name in "${names[@]}"; do addresses "$name"; done
+  for name in "${names[@]}"; do
+    [[ " ${started[*]} " == *" $name "* ]] || log "$name was already running: leaving it running afterwards"
+  done
+  "$@"
+}
+
+# locked CMD... runs CMD holding a lock, so that two concurrent calls (two
+# terminals, two `make test`) cannot start or stop the same broker at once.
+locked() {
+  mkdir -p "$CACHE"
+  if command -v flock >/dev/null; then
+    (
+      exec 9>"$CACHE/brokers.lock"
+      flock -w 600 9 || die "waited 10 minutes for another scripts/brokers.sh to finish"
+      "$@"
+    )
+  else
+    "$@"
+  fi
+}
+
+main() {
+  local cmd=${1:-}
+  shift || true
+  case $cmd in
+    up) locked cmd_up "$@" && cmd_env ;;
+    down) locked cmd_down "$@" ;;
+    restart) locked cmd_restart "$@" ;;
+    status) cmd_status "$@" ;;
+    env) cmd_env ;;
+    run) cmd_run "$@" ;;
+    *)
+      sed -n '3,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//' >&2
+      exit 2
+      ;;
+  esac
+}
+
+main "$@"

@@ -1,0 +1,93 @@
+package smoke
+
+import (
+	"context"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/apache/pulsar-client-go/pulsar"
+	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
+	"github.com/google/uuid"
+	"github.com/stretchr/testify/require"
+
+	"github.com/eventbus-go/eventbus/internal/testbroker"
+)
+
+// The restart tests kill a broker that every other package's tests share, so
+// they only run when asked for: EVENTBUS_TEST_RESTART=1 go test -run Restart ./internal/smoke/
+func requireRestartOptIn(t *testing.T) {
+	if os.Getenv("EVENTBUS_TEST_RESTART") != "1" {
+		t.Skip("kills a shared broker; set EVENTBUS_TEST_RESTART=1 to run")
+	}
+}
+
+func TestKafkaRestartKeepsData(t *testing.T) {
+	requireRestartOptIn(t)
+	bootstrap := testbroker.Kafka(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	topic := "smoke-restart-" + uuid.NewString()
+
+	producer, err := kafka.NewProducer(&kafka.ConfigMap{"bootstrap.servers": bootstrap, "acks": "all"})
+	require.NoError(t, err)
+	delivered := make(chan kafka.Event, 1)
+	require.NoError(t, producer.Produce(&kafka.Message{
+		TopicPartition: kafka.TopicPartition{Topic: &topic, Partition: kafka.PartitionAny},
+		Value:          []byte("survives"),
+	}, delivered))
+	select {
+	case e := <-delivered:
+		require.NoError(t, e.(*kafka.Message).TopicPartition.Error)
+	case <-ctx.Done():
+		t.Fatal("no delivery report")
+	}
+	producer.Close()
+
+	testbroker.Restart(t, "kafka")
+
+	consumer, err := kafka.NewConsumer(&kafka.ConfigMap{
+		"bootstrap.servers": bootstrap,
+		"group.id":          "smoke-" + uuid.NewString(),
+		"auto.offset.reset": "earliest",
+	})
+	require.NoError(t, err)
+	defer consumer.Close()
+	require.NoError(t, consumer.Subscribe(topic, nil))
+	for {
+		require.NoError(t, ctx.Err(), "message lost in the restart")
+		m, err := consumer.ReadMessage(time.Second)
+		if err != nil {
+			continue // timeouts, and transient errors while the client reconnects
+		}
+		require.Equal(t, "survives", string(m.Value))
+		return
+	}
+}
+
+func TestPulsarRestartKeepsData(t *testing.T) {
+	requireRestartOptIn(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	topic := "persistent://public/default/smoke-restart-" + uuid.NewString()
+
+	client := pulsarClient(t)
+	producer, err := client.CreateProducer(pulsar.ProducerOptions{Topic: topic})
+	require.NoError(t, err)
+	_, err = producer.Send(ctx, &pulsar.ProducerMessage{Payload: []byte("survives")})
+	require.NoError(t, err)
+	producer.Close()
+
+	testbroker.Restart(t, "pulsar")
+
+	consumer, err := pulsarClient(t).Subscribe(pulsar.ConsumerOptions{
+		Topic:                       topic,
+		SubscriptionName:            "smoke",
+		SubscriptionInitialPosition: pulsar.SubscriptionPositionEarliest,
+	})
+	require.NoError(t, err)
+	defer consumer.Close()
+	m, err := consumer.Receive(ctx)
+	require.NoError(t, err)
+	require.Equal(t, "survives", string(m.Payload()))
+}

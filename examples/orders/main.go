@@ -5,33 +5,11 @@
 // the payment service cannot read it, so it ends in the dead-letter topic
 // with the reason, while the other orders complete.
 //
-//	go run ./examples/orders                                    # in memory
-//	EVENTBUS_URL=kafka://127.0.0.1:9092 go run ./examples/orders
+//	go run ./examples/orders                                   # in memory
+//	EVENTBUS_URL='kafka://127.0.0.1:9092?create_topics=true' go run ./examples/orders
 //	EVENTBUS_URL=pulsar://127.0.0.1:6650 go run ./examples/orders
 package main
 
-import (
-	"cmp"
-	"context"
-	"log/slog"
-	"os"
-	"os/signal"
-	"syscall"
-	"time"
+import "github.com/eventbus-go/eventbus/examples/internal/example"
 
-	// The backends this program can run on, chosen by EVENTBUS_URL.
-	_ "github.com/eventbus-go/eventbus/memory"
-	_ "github.com/eventbus-go/eventbus/pulsar"
-)
-
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	ctx, cancel := context.WithTimeout(ctx, time.Minute)
-	_, err := run(ctx, cmp.Or(os.Getenv("EVENTBUS_URL"), "mem://"), os.Stdout)
-	cancel()
-	stop()
-	if err != nil {
-		slog.Error("orders example failed", "err", err)
-		os.Exit(1)
-	}
-}
+func main() { example.Main(run) }

@@ -2,17 +2,16 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
 	"fmt"
 	"io"
 	"maps"
 	"slices"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/eventbus-go/eventbus/bus"
 	"github.com/eventbus-go/eventbus/bus/codec"
+	"github.com/eventbus-go/eventbus/examples/internal/example"
 	"github.com/eventbus-go/eventbus/examples/internal/story"
 )
 
@@ -60,20 +59,8 @@ const brokenOrder = "o-1003"
 
 // run places the orders and returns once every readable order is shipped
 // and the broken one is in the dead-letter topic, or ctx is done.
-func run(ctx context.Context, url string, out io.Writer) (Outcome, error) {
-	b, err := bus.Open(ctx, url)
-	if err != nil {
-		return Outcome{}, err
-	}
-	defer func() {
-		closeCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-		defer cancel()
-		_ = b.Close(closeCtx)
-	}()
-
-	// A run ID keeps this run's topics and groups apart from earlier runs'
-	// on a real broker; on mem:// every run has a broker of its own anyway.
-	runID := strings.ToLower(rand.Text()[:6])
+func run(ctx context.Context, b *bus.Bus, out io.Writer) (Outcome, error) {
+	runID := example.RunID()
 	var (
 		orderCreated     = bus.NewTopic("orders.created."+runID, codec.JSON[OrderCreated]{})
 		paymentCompleted = bus.NewTopic("payments.completed."+runID, codec.JSON[PaymentCompleted]{})
@@ -83,7 +70,7 @@ func run(ctx context.Context, url string, out io.Writer) (Outcome, error) {
 
 	// The shipping service ships every paid order.
 	shipping := newTracker(len(orders) - 1)
-	_, err = paymentCompleted.Subscribe(ctx, b, func(ctx context.Context, m *bus.Message, p PaymentCompleted) error {
+	_, err := paymentCompleted.Subscribe(ctx, b, func(ctx context.Context, m *bus.Message, p PaymentCompleted) error {
 		tell.Say("shipping", "order %s is paid (%s): parcel handed to the carrier", p.OrderID, p.PaymentID)
 		shipping.add(p.OrderID, "")
 		return nil

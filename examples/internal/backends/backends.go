@@ -5,25 +5,48 @@
 package backends
 
 import (
+	"bytes"
+	"context"
 	"testing"
+	"time"
+
+	"github.com/eventbus-go/eventbus/examples/internal/example"
+	"github.com/stretchr/testify/require"
 
 	"github.com/eventbus-go/eventbus/internal/testbroker"
 )
 
-// Each runs flow as a subtest per backend, named "memory", "kafka" and
-// "pulsar", with the URL to open.
-func Each(t *testing.T, flow func(t *testing.T, url string)) {
+// Each runs an example's flow as a subtest per backend, named "memory",
+// "kafka" and "pulsar", and hands check the outcome and the story printed.
+// A flow that fails, or a bus that does not close cleanly, fails the test.
+func Each[O any](t *testing.T, flow example.Flow[O], check func(t *testing.T, outcome O, story string)) {
 	t.Helper()
-	t.Run("memory", func(t *testing.T) { flow(t, "mem://") })
-	t.Run("kafka", func(t *testing.T) { flow(t, KafkaURL(t)) })
-	t.Run("pulsar", func(t *testing.T) { flow(t, PulsarURL(t)) })
+	for _, backend := range []struct {
+		name string
+		url  func(t *testing.T) string
+	}{
+		{"memory", func(*testing.T) string { return "mem://" }},
+		{"kafka", KafkaURL},
+		{"pulsar", PulsarURL},
+	} {
+		t.Run(backend.name, func(t *testing.T) {
+			url := backend.url(t)
+			ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+			defer cancel()
+			var story bytes.Buffer
+			outcome, err := example.Run(ctx, url, flow, &story)
+			require.NoError(t, err, story.String())
+			check(t, outcome, story.String())
+		})
+	}
 }
 
-// KafkaURL is the URL of the test Kafka broker.
+// KafkaURL is the URL of the test Kafka broker. The examples' topics are
+// new on every run, so the driver creates them, with a few partitions so
+// that groups really spread the work.
 func KafkaURL(t *testing.T) string {
 	t.Helper()
-	t.Skip("the kafka driver has not landed yet")
-	return "kafka://" + testbroker.Kafka(t)
+	return "kafka://" + testbroker.Kafka(t) + "?create_topics=true&partitions=3"
 }
 
 // PulsarURL is the URL of the test Pulsar broker.

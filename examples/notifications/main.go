@@ -1,0 +1,19 @@
+// Command notifications is a business system that has emails sent through
+// a mail service, on one bus. The shop publishes SendEmail requests
+// (Protobuf); the mail service "sends" each one and answers with
+// EmailSent, which the shop matches to its request by correlation ID.
+//
+// The mail service is an idempotent consumer (middleware.Dedup). The run
+// forces two redeliveries: the mail server turns one email away once
+// (nothing is lost: it is sent on the redelivery), and the mail service
+// loses its acknowledgement of another after sending it (nothing is sent
+// twice: the redelivery is recognised and skipped).
+//
+//	go run ./examples/notifications                              # in memory
+//	EVENTBUS_URL='kafka://127.0.0.1:9092?create_topics=true' go run ./examples/notifications
+//	EVENTBUS_URL=pulsar://127.0.0.1:6650 go run ./examples/notifications
+package main
+
+import "github.com/eventbus-go/eventbus/examples/internal/example"
+
+func main() { example.Main(run) }

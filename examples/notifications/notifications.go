@@ -1,0 +1,249 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/eventbus-go/eventbus/bus"
+	"github.com/eventbus-go/eventbus/bus/codec"
+	"github.com/eventbus-go/eventbus/bus/middleware"
+	"github.com/eventbus-go/eventbus/examples/internal/example"
+	"github.com/eventbus-go/eventbus/examples/internal/story"
+	pb "github.com/eventbus-go/eventbus/examples/notifications/notificationspb"
+)
+
+// Outcome is how a run ended.
+type Outcome struct {
+	// Sent counts the emails the outbox sent, by request ID.
+	Sent map[string]int
+	// Confirmed holds the EmailSent answers the shop matched, by request ID.
+	Confirmed map[string]*pb.EmailSent
+	// Duplicates lists the request IDs of deliveries the mail service
+	// recognised as already handled.
+	Duplicates []string
+}
+
+// The emails the shop asks for.
+var requests = []*pb.SendEmail{
+	{RequestId: "req-1", To: "alice@example.com", Subject: "Welcome to the shop", Body: "Hi Alice, ..."},
+	{RequestId: "req-2", To: "bob@example.com", Subject: "Your invoice #1042", Body: "Hi Bob, ..."},
+	{RequestId: "req-3", To: "carol@example.com", Subject: "Reset your password", Body: "Hi Carol, ..."},
+}
+
+// The two faults the run forces.
+const (
+	greylisted = "bob@example.com" // the mail server turns the first attempt away
+	ackLostFor = "req-3"           // the mail service loses its ack after sending
+)
+
+// run has the shop ask for the emails and returns once every request is
+// confirmed and the redelivery after the lost ack was skipped, or ctx is
+// done.
+func run(ctx context.Context, b *bus.Bus, out io.Writer) (Outcome, error) {
+	runID := example.RunID()
+	var (
+		sendEmail = bus.NewTopic("email.send."+runID, codec.Protobuf[*pb.SendEmail]{}).
+				WithEventType("com.example.email.send")
+		emailSent = bus.NewTopic("email.sent."+runID, codec.Protobuf[*pb.EmailSent]{}).
+				WithEventType("com.example.email.sent")
+	)
+	tell := story.New(out)
+	shop := newShop(tell, requests)
+	mail := &mailService{tell: tell, outbox: newOutbox(tell, greylisted), emailSent: emailSent, bus: b, skipped: make(chan struct{})}
+
+	// The mail service. Dedup remembers what it sent, so a redelivered
+	// request is acknowledged without sending again; a failed send is not
+	// remembered, so its redelivery sends. Failures go back to the broker
+	// (no in-process retries, no dead letters): a request is never dropped.
+	_, err := sendEmail.Subscribe(ctx, b, mail.handle,
+		bus.Group("mail."+runID),
+		bus.Concurrency(4),
+		bus.Retry(bus.RetryPolicy{MaxAttempts: 1, MaxBackoff: 100 * time.Millisecond, Multiplier: 1}),
+		bus.Use(
+			mail.loseAckOnce(ackLostFor),
+			middleware.Dedup(middleware.NewMemoryStore(), middleware.OnDuplicate(mail.duplicate)),
+		))
+	if err != nil {
+		return Outcome{}, fmt.Errorf("start mail service: %w", err)
+	}
+
+	// The shop listens for the answers to its requests.
+	_, err = emailSent.Subscribe(ctx, b, shop.confirm, bus.Group("shop."+runID))
+	if err != nil {
+		return Outcome{}, fmt.Errorf("start shop callbacks: %w", err)
+	}
+	for _, r := range requests {
+		tell.Say("shop", "asks for %q to %s (%s)", r.Subject, r.To, r.RequestId)
+		if err := sendEmail.Publish(ctx, b, r.RequestId, r); err != nil {
+			return Outcome{}, fmt.Errorf("request %s: %w", r.RequestId, err)
+		}
+	}
+
+	for _, wait := range []struct {
+		what string
+		done <-chan struct{}
+	}{
+		{"every request confirmed", shop.allConfirmed},
+		{"the redelivery after the lost ack", mail.skipped},
+	} {
+		select {
+		case <-wait.done:
+		case <-ctx.Done():
+			return Outcome{}, fmt.Errorf("waiting for %s: %w", wait.what, ctx.Err())
+		}
+	}
+	outcome := Outcome{Sent: mail.outbox.sentByRequest(), Confirmed: shop.confirmedByRequest(), Duplicates: mail.duplicates()}
+	tell.Say("done", "%d emails sent, %d confirmed; duplicates skipped: %d", len(outcome.Sent), len(outcome.Confirmed), len(outcome.Duplicates))
+	return outcome, nil
+}
+
+// shop is the business system: it keeps its requests until the mail
+// service confirms them.
+type shop struct {
+	tell         *story.Teller
+	mu           sync.Mutex
+	pending      map[string]*pb.SendEmail
+	confirmed    map[string]*pb.EmailSent
+	allConfirmed chan struct{}
+}
+
+func newShop(tell *story.Teller, requests []*pb.SendEmail) *shop {
+	s := &shop{tell: tell, pending: make(map[string]*pb.SendEmail), confirmed: make(map[string]*pb.EmailSent), allConfirmed: make(chan struct{})}
+	for _, r := range requests {
+		s.pending[r.RequestId] = r
+	}
+	return s
+}
+
+// confirm is the callback: it matches an EmailSent to its request.
+func (s *shop) confirm(ctx context.Context, m *bus.Message, sent *pb.EmailSent) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	request, ok := s.pending[sent.CorrelationId]
+	if !ok {
+		if _, done := s.confirmed[sent.CorrelationId]; !done {
+			s.tell.Say("shop", "got a confirmation for %s, which it never asked for", sent.CorrelationId)
+		}
+		return nil
+	}
+	delete(s.pending, sent.CorrelationId)
+	s.confirmed[sent.CorrelationId] = sent
+	s.tell.Say("shop", "%q to %s confirmed (%s, %s)", request.Subject, request.To, sent.CorrelationId, sent.SmtpMessageId)
+	if len(s.pending) == 0 {
+		close(s.allConfirmed)
+	}
+	return nil
+}
+
+func (s *shop) confirmedByRequest() map[string]*pb.EmailSent {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return maps.Clone(s.confirmed)
+}
+
+// mailService sends the requested emails and answers with EmailSent.
+type mailService struct {
+	tell      *story.Teller
+	outbox    *outbox
+	emailSent bus.Topic[*pb.EmailSent]
+	bus       *bus.Bus
+
+	mu          sync.Mutex
+	skips       []string
+	skipped     chan struct{} // closed when the redelivery of ackLostFor was skipped
+	skippedOnce sync.Once
+}
+
+func (s *mailService) handle(ctx context.Context, m *bus.Message, req *pb.SendEmail) error {
+	messageID, err := s.outbox.send(ctx, req)
+	if err != nil {
+		s.tell.Say("mail", "could not send %s, the broker will deliver it again: %v", req.RequestId, err)
+		return err
+	}
+	return s.emailSent.Publish(ctx, s.bus, req.RequestId, &pb.EmailSent{CorrelationId: req.RequestId, To: req.To, SmtpMessageId: messageID})
+}
+
+// duplicate is called by Dedup for each delivery it skips.
+func (s *mailService) duplicate(ctx context.Context, m *bus.Message) {
+	s.tell.Say("mail", "%s was delivered again but is already sent: skipped", m.Key)
+	s.mu.Lock()
+	s.skips = append(s.skips, m.Key)
+	s.mu.Unlock()
+	if m.Key == ackLostFor {
+		s.skippedOnce.Do(func() { close(s.skipped) })
+	}
+}
+
+func (s *mailService) duplicates() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.skips)
+}
+
+// errAckLost stands for a crash between sending an email and acknowledging
+// its request.
+var errAckLost = errors.New("simulated crash: the acknowledgement was lost")
+
+// loseAckOnce forces a redelivery: the first time the request with key has
+// been handled, it reports a failure anyway, as if the mail service had
+// died before acknowledging it.
+func (s *mailService) loseAckOnce(key string) bus.Middleware {
+	var once sync.Once
+	return func(next bus.Handler) bus.Handler {
+		return func(ctx context.Context, m *bus.Message) error {
+			err := next(ctx, m)
+			if err != nil || m.Key != key {
+				return err
+			}
+			lost := false
+			once.Do(func() { lost = true })
+			if !lost {
+				return nil
+			}
+			s.tell.Say("mail", "sent %s, then lost the acknowledgement (simulated crash)", key)
+			return errAckLost
+		}
+	}
+}
+
+// outbox stands in for an SMTP server: "sending" an email writes it to the
+// story, labelled as such. It turns the first attempt to one address away,
+// as greylisting mail servers do.
+type outbox struct {
+	tell       *story.Teller
+	greylisted string
+
+	mu       sync.Mutex
+	sent     map[string]int
+	attempts map[string]int
+}
+
+func newOutbox(tell *story.Teller, greylisted string) *outbox {
+	return &outbox{tell: tell, greylisted: greylisted, sent: make(map[string]int), attempts: make(map[string]int)}
+}
+
+// send "delivers" req and returns the Message-ID the server gave it.
+func (o *outbox) send(_ context.Context, req *pb.SendEmail) (string, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.attempts[req.To]++
+	if req.To == o.greylisted && o.attempts[req.To] == 1 {
+		return "", fmt.Errorf("smtp: 451 4.7.1 greylisted, try again later (to %s)", req.To)
+	}
+	o.sent[req.RequestId]++
+	messageID := fmt.Sprintf("<%s@mail.example.com>", req.RequestId)
+	o.tell.Say("outbox", "[SMTP stand-in] 250 OK %q to %s, %s", req.Subject, req.To, messageID)
+	return messageID, nil
+}
+
+func (o *outbox) sentByRequest() map[string]int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return maps.Clone(o.sent)
+}

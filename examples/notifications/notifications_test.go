@@ -1,0 +1,24 @@
+package main
+
+import (
+	"testing"
+
+	"github.com/eventbus-go/eventbus/examples/internal/backends"
+	"github.com/stretchr/testify/require"
+)
+
+func TestRun(t *testing.T) {
+	backends.Each(t, run, func(t *testing.T, outcome Outcome, story string) {
+		require.Equal(t, map[string]int{"req-1": 1, "req-2": 1, "req-3": 1}, outcome.Sent,
+			"every email sent exactly once, the greylisted one included\n%s", story)
+		require.Len(t, outcome.Confirmed, len(requests), story)
+		for _, r := range requests {
+			sent := outcome.Confirmed[r.RequestId]
+			require.NotNil(t, sent, "request %s confirmed", r.RequestId)
+			require.Equal(t, r.RequestId, sent.CorrelationId)
+			require.Equal(t, r.To, sent.To, "the callback matched request %s", r.RequestId)
+		}
+		require.Contains(t, outcome.Duplicates, ackLostFor, "the redelivery after the lost ack was skipped")
+		require.Contains(t, story, "greylisted", "the mail server turned an email away once")
+	})
+}

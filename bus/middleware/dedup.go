@@ -97,14 +97,16 @@ func DedupLogger(l *slog.Logger) DedupOption {
 	}
 }
 
-// Dedup makes a handler idempotent: it runs the handler at most once per
-// message key among deliveries that succeed, and acknowledges later
-// duplicates without running it.
+// Dedup makes a handler idempotent: once the handler has succeeded for a
+// message, later deliveries of the same message (the same key: by default
+// its topic and ID) are acknowledged without running it.
 //
 // Before the handler runs, Dedup claims the key in store. A key already
 // done is a duplicate: it is acknowledged. A key claimed by a run in
 // progress returns an error wrapping ErrInProgress, so the duplicate is
-// retried rather than acknowledged before the original succeeded. Only
+// retried rather than acknowledged before the original succeeded; give the
+// subscription a Retry policy whose backoffs outlast the handler, or the
+// duplicate is nacked (or dead-lettered) like any failure. Only
 // when the handler returns nil is the key committed as done; when it fails
 // or panics, the claim is released and the error goes to the error policy
 // as usual, so at-least-once holds: a failure never marks a message done.

@@ -99,7 +99,11 @@ func run(ctx context.Context, b *bus.Bus, out io.Writer) (Outcome, error) {
 		}
 	}
 	outcome := Outcome{Sent: mail.outbox.sentByRequest(), Confirmed: shop.confirmedByRequest(), Duplicates: mail.duplicates()}
-	tell.Say("done", "%d emails sent, %d confirmed; duplicates skipped: %d", len(outcome.Sent), len(outcome.Confirmed), len(outcome.Duplicates))
+	sent := 0
+	for _, n := range outcome.Sent {
+		sent += n
+	}
+	tell.Say("done", "%d emails sent, %d confirmed; duplicates skipped: %d", sent, len(outcome.Confirmed), len(outcome.Duplicates))
 	return outcome, nil
 }
 
@@ -166,6 +170,8 @@ func (s *mailService) handle(ctx context.Context, m *bus.Message, req *pb.SendEm
 		s.tell.Say("mail", "could not send %s, the broker will deliver it again: %v", req.RequestId, err)
 		return err
 	}
+	// Dedup guards the whole handler: should this answer fail to publish,
+	// the request is redelivered and the email sent again.
 	return s.emailSent.Publish(ctx, s.bus, req.RequestId, &pb.EmailSent{CorrelationId: req.RequestId, To: req.To, SmtpMessageId: messageID})
 }
 

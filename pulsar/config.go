@@ -33,6 +33,7 @@ type config struct {
 	operationTimeout  time.Duration
 
 	sendTimeout             time.Duration
+	batching                bool
 	batchingMaxPublishDelay time.Duration
 	batchingMaxMessages     int
 	maxPendingMessages      int
@@ -75,6 +76,7 @@ func parseConfig(cfg driver.OpenConfig) (*config, error) {
 		operationTimeout:  q.Duration("operationTimeout", 30*time.Second),
 
 		sendTimeout:             q.Duration("sendTimeout", 30*time.Second),
+		batching:                q.Bool("batching", true),
 		batchingMaxPublishDelay: q.Duration("batchingMaxPublishDelay", 10*time.Millisecond),
 		batchingMaxMessages:     q.Int("batchingMaxMessages", 1000, 1),
 		maxPendingMessages:      q.Int("maxPendingMessages", 10000, 1),

@@ -77,6 +77,7 @@ func (c *conn) producer(ctx context.Context, topic string) (pulsar.Producer, err
 			// Key-based batches hold one key each, so a Key_Shared
 			// subscription can hand each batch to the key's consumer.
 			BatcherBuilderType:      pulsar.KeyBasedBatchBuilder,
+			DisableBatching:         !c.cfg.batching,
 			BatchingMaxPublishDelay: c.cfg.batchingMaxPublishDelay,
 			BatchingMaxMessages:     uint(c.cfg.batchingMaxMessages),
 			MaxPendingMessages:      c.cfg.maxPendingMessages,

@@ -80,7 +80,13 @@ func (c *conn) drainEvents() {
 	for ev := range c.producer.Events() {
 		switch e := ev.(type) {
 		case kafka.Error:
-			c.logger.Warn("kafka producer error", "err", e, "fatal", e.IsFatal())
+			// librdkafka's log lines, forwarded too, already tell of
+			// transient errors such as a broker down.
+			level := slog.LevelDebug
+			if e.IsFatal() {
+				level = slog.LevelError
+			}
+			c.logger.Log(context.Background(), level, "kafka: producer error", "err", e, "fatal", e.IsFatal())
 		case *kafka.Message:
 			// A delivery report without a waiter: its Publish gave up.
 		default:
@@ -233,6 +239,12 @@ func (c *conn) ensureTopic(ctx context.Context, topic string) error {
 		return nil
 	}
 	exists, err := c.topicExists(ctx, topic)
+	for retry := 0; errors.Is(err, errNotReady) && retry < 50 && ctx.Err() == nil; retry++ {
+		// A topic being created (maybe by the broker's auto-creation)
+		// has no leader yet.
+		time.Sleep(100 * time.Millisecond)
+		exists, err = c.topicExists(ctx, topic)
+	}
 	if err != nil {
 		return err
 	}
@@ -250,6 +262,8 @@ func (c *conn) ensureTopic(ctx context.Context, topic string) error {
 	return nil
 }
 
+var errNotReady = errors.New("not ready")
+
 func (c *conn) topicExists(ctx context.Context, topic string) (bool, error) {
 	md, err := c.metadata(ctx, &topic)
 	if err != nil {
@@ -264,6 +278,8 @@ func (c *conn) topicExists(ctx context.Context, topic string) (bool, error) {
 		return len(t.Partitions) > 0, nil
 	case kafka.ErrUnknownTopicOrPart, kafka.ErrUnknownTopic:
 		return false, nil
+	case kafka.ErrLeaderNotAvailable:
+		return false, fmt.Errorf("kafka: topic %q: %w: %w", topic, errNotReady, t.Error)
 	case kafka.ErrTopicException, kafka.ErrInvalidArg:
 		return false, fmt.Errorf("%w: kafka: topic %q: %w", driver.ErrInvalidTopic, topic, t.Error)
 	}
@@ -293,7 +309,8 @@ func (c *conn) createTopic(ctx context.Context, topic string) error {
 	}
 	// Creation is asynchronous on the brokers: wait until metadata shows it.
 	for {
-		if ok, err := c.topicExists(ctx, topic); err != nil || ok {
+		ok, err := c.topicExists(ctx, topic)
+		if err != nil && !errors.Is(err, errNotReady) || ok {
 			return err
 		}
 		select {

@@ -244,7 +244,7 @@ func (s *subscription) poll() {
 				s.close()
 				return
 			}
-			s.logger.Warn("kafka: consumer error", "err", e)
+			s.logger.Debug("kafka: consumer error", "err", e)
 		case nil:
 			lastMaintain = time.Time{}
 		}
@@ -449,9 +449,11 @@ func (s *subscription) close() {
 	s.closing = true
 	s.mu.Unlock()
 	s.maintain(time.Now())
+	start := time.Now()
 	if err := s.consumer.Close(); err != nil {
 		s.logger.Warn("kafka: close consumer", "err", err)
 	}
+	s.logger.Debug("kafka: consumer closed", "took", time.Since(start))
 	s.mu.Lock()
 	for _, p := range s.parts {
 		p.gone = true

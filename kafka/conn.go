@@ -35,6 +35,8 @@ type conn struct {
 	topicsMu sync.Mutex
 	topics   map[string]bool // topics known to exist
 
+	authErr atomic.Pointer[kafka.Error] // the last authentication failure
+
 	closed    atomic.Bool
 	closeOnce sync.Once
 	closeErr  error
@@ -62,13 +64,34 @@ func Open(ctx context.Context, cfg driver.OpenConfig) (driver.Conn, error) {
 	}
 	// Fail fast on unreachable brokers and bad credentials rather than on
 	// the first Publish.
-	if _, err := cn.metadata(ctx, nil); err != nil {
+	if err := cn.connect(ctx); err != nil {
 		cn.admin.Close()
 		producer.Close()
 		cn.drained.Wait()
 		return nil, fmt.Errorf("kafka: %s: connect: %w", c.redacted(), err)
 	}
 	return cn, nil
+}
+
+// connect waits for cluster metadata, in short steps so that an
+// authentication failure ends the wait at once.
+func (c *conn) connect(ctx context.Context) error {
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+	}
+	for {
+		if authErr := c.authErr.Load(); authErr != nil {
+			return *authErr
+		}
+		stepCtx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+		_, err := c.metadata(stepCtx, nil)
+		cancel()
+		if err == nil || ctx.Err() != nil {
+			return err
+		}
+	}
 }
 
 // String names the brokers, never credentials.
@@ -80,6 +103,9 @@ func (c *conn) drainEvents() {
 	for ev := range c.producer.Events() {
 		switch e := ev.(type) {
 		case kafka.Error:
+			if code := e.Code(); code == kafka.ErrAuthentication || code == kafka.ErrSaslAuthenticationFailed {
+				c.authErr.Store(&e)
+			}
 			// librdkafka's log lines, forwarded too, already tell of
 			// transient errors such as a broker down.
 			level := slog.LevelDebug

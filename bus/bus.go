@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/eventbus-go/eventbus/bus/driver"
-	"github.com/google/uuid"
 )
 
 // Bus publishes and subscribes on one backend. It is safe for concurrent
@@ -69,22 +68,15 @@ func (b *Bus) Publish(ctx context.Context, topic string, msgs ...*Message) error
 		*buf = (*buf)[:0]
 		publishBuffers.Put(buf)
 	}()
-	var now time.Time
+	now := time.Now().Round(0)
 	for i, m := range msgs {
 		if m == nil {
 			return fmt.Errorf("eventbus: publish to %q: message %d is nil", topic, i)
 		}
 		if m.ID == "" {
-			id, err := uuid.NewV7()
-			if err != nil {
-				return fmt.Errorf("eventbus: publish to %q: new message id: %w", topic, err)
-			}
-			m.ID = id.String()
+			m.ID = newID(now)
 		}
 		if m.Time.IsZero() {
-			if now.IsZero() {
-				now = time.Now().Round(0)
-			}
 			m.Time = now
 		}
 		if limit := b.caps.MaxMessageBytes; limit > 0 {

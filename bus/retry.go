@@ -18,7 +18,8 @@ type RetryPolicy struct {
 	// MaxBackoff caps each wait, and is the nack delay once retries are
 	// exhausted without a dead-letter topic.
 	MaxBackoff time.Duration
-	// Multiplier grows the wait after each retry (at least 1).
+	// Multiplier grows the wait after each retry: at least 1, or 0 for
+	// the default of 2.
 	Multiplier float64
 	// Jitter spreads each wait by up to ±Jitter of itself (0 to 1).
 	Jitter float64
@@ -47,8 +48,8 @@ func (p RetryPolicy) validate() error {
 		return errors.New("durations must not be negative")
 	case p.MaxBackoff < p.InitialBackoff:
 		return errors.New("MaxBackoff is less than InitialBackoff")
-	case p.Multiplier < 1:
-		return errors.New("Multiplier must be at least 1")
+	case p.Multiplier != 0 && p.Multiplier < 1:
+		return errors.New("Multiplier must be at least 1, or 0 for the default")
 	case p.Jitter < 0 || p.Jitter > 1:
 		return errors.New("Jitter must be between 0 and 1")
 	}
@@ -57,9 +58,13 @@ func (p RetryPolicy) validate() error {
 
 // backoff is the wait before retry number retry (1 for the first).
 func (p RetryPolicy) backoff(retry int) time.Duration {
+	multiplier := p.Multiplier
+	if multiplier == 0 {
+		multiplier = 2
+	}
 	d := float64(p.InitialBackoff)
 	for i := 1; i < retry && d < float64(p.MaxBackoff); i++ {
-		d *= p.Multiplier
+		d *= multiplier
 	}
 	d = min(d, float64(p.MaxBackoff))
 	if p.Jitter > 0 {

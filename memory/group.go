@@ -20,6 +20,10 @@ type group struct {
 	topic  *topicLog
 	name   string
 	cursor int64 // next offset never handed out
+	// unsettled[i] tells whether offset low+i, below cursor, still awaits
+	// its ack; low is the lowest offset the group may still need.
+	unsettled []bool
+	low       int64
 
 	pending  []pendingEntry // sorted by offset
 	waiting  map[string]int // pending messages per key
@@ -45,15 +49,24 @@ type busyKey struct {
 }
 
 // lowWater is the lowest offset the group may still need.
-func (g *group) lowWater() int64 {
-	low := g.cursor
-	if len(g.pending) > 0 {
-		low = min(low, g.pending[0].offset)
+func (g *group) lowWater() int64 { return g.low }
+
+// advance takes the cursor's next offset.
+func (g *group) advance() int64 {
+	g.unsettled = append(g.unsettled, true)
+	g.cursor++
+	return g.cursor - 1
+}
+
+// acked settles offset for good and moves low past the settled prefix.
+func (g *group) acked(offset int64) {
+	g.unsettled[offset-g.low] = false
+	n := 0
+	for n < len(g.unsettled) && !g.unsettled[n] {
+		n++
 	}
-	for offset := range g.inFlight {
-		low = min(low, offset)
-	}
-	return low
+	g.unsettled = g.unsettled[n:]
+	g.low += int64(n)
 }
 
 func (g *group) addPending(e pendingEntry, key string) {
@@ -69,6 +82,7 @@ type member struct {
 	group   *group
 	closed  bool
 	skipped map[string]bool // keys passed over in the current pending scan
+	wake    chan struct{}
 }
 
 var errNotHeld = errors.New("memory: delivery is no longer held by this subscription")
@@ -91,7 +105,7 @@ func (m *member) Receive(ctx context.Context, batch []driver.Delivery) (int, err
 		if !nextDue.IsZero() {
 			timeout = max(time.Until(nextDue), time.Millisecond)
 		}
-		if err := t.wait(ctx, timeout); err != nil {
+		if err := t.wait(ctx, m.wake, timeout); err != nil {
 			return 0, err
 		}
 	}
@@ -133,8 +147,7 @@ func (m *member) fill(batch []driver.Delivery) (n int, nextDue time.Time) {
 		}
 	}
 	for n < len(batch) && g.cursor < t.end() {
-		offset := g.cursor
-		g.cursor++
+		offset := g.advance()
 		if key := t.at(offset).Key; key != "" && (g.waiting[key] > 0 || m.busyElsewhere(key)) {
 			// Another member holds the key: leave the message to it.
 			g.addPending(pendingEntry{offset: offset, attempt: 1}, key)
@@ -194,6 +207,7 @@ func (m *member) Ack(d *driver.Delivery) error {
 	if _, ok := m.release(d.Offset); !ok {
 		return errNotHeld
 	}
+	m.group.acked(d.Offset)
 	t.notify()
 	return nil
 }

@@ -17,14 +17,14 @@ type topicLog struct {
 	retention int
 
 	mu      sync.Mutex
-	entries []driver.Message // entries[i] has offset start+i
-	start   int64
+	ring    []driver.Message  // a power of two long; offset o is at o&(len-1)
+	start   int64             // oldest offset kept
+	count   int               // messages kept
 	groups  map[string]*group // durable groups by name
 	readers map[*group]struct{}
-	// changed is closed and replaced whenever something a waiter may wait
-	// for happens: new messages, settled messages, members leaving.
-	changed chan struct{}
-	waiters int
+	// waiters are woken whenever something they may wait for happens: new
+	// messages, settled messages, members leaving.
+	waiters map[chan struct{}]struct{}
 }
 
 func newTopicLog(name string, retention int) *topicLog {
@@ -33,27 +33,44 @@ func newTopicLog(name string, retention int) *topicLog {
 		retention: retention,
 		groups:    make(map[string]*group),
 		readers:   make(map[*group]struct{}),
-		changed:   make(chan struct{}),
+		waiters:   make(map[chan struct{}]struct{}),
 	}
 }
 
-func (t *topicLog) end() int64 { return t.start + int64(len(t.entries)) }
+func (t *topicLog) end() int64 { return t.start + int64(t.count) }
 
-func (t *topicLog) at(offset int64) *driver.Message { return &t.entries[offset-t.start] }
+func (t *topicLog) at(offset int64) *driver.Message {
+	return &t.ring[offset&int64(len(t.ring)-1)]
+}
+
+// push appends m to the ring, doubling it when full.
+func (t *topicLog) push(m driver.Message) {
+	if t.count == len(t.ring) {
+		ring := make([]driver.Message, max(64, 2*len(t.ring)))
+		for o := t.start; o < t.end(); o++ {
+			ring[o&int64(len(ring)-1)] = *t.at(o)
+		}
+		t.ring = ring
+	}
+	t.count++
+	*t.at(t.end() - 1) = m
+}
 
 // notify wakes every waiter; t.mu is held.
 func (t *topicLog) notify() {
-	if t.waiters > 0 {
-		close(t.changed)
-		t.changed = make(chan struct{})
+	for wake := range t.waiters {
+		select {
+		case wake <- struct{}{}:
+		default: // already woken
+		}
 	}
 }
 
 // wait releases t.mu until something changes, timeout passes (when
-// positive) or ctx is done, and takes it again.
-func (t *topicLog) wait(ctx context.Context, timeout time.Duration) error {
-	changed := t.changed
-	t.waiters++
+// positive) or ctx is done, and takes it again. wake is the caller's own
+// channel with a buffer of one.
+func (t *topicLog) wait(ctx context.Context, wake chan struct{}, timeout time.Duration) error {
+	t.waiters[wake] = struct{}{}
 	t.mu.Unlock()
 	var expired <-chan time.Time
 	if timeout > 0 {
@@ -63,13 +80,17 @@ func (t *topicLog) wait(ctx context.Context, timeout time.Duration) error {
 	}
 	var err error
 	select {
-	case <-changed:
+	case <-wake:
 	case <-expired:
 	case <-ctx.Done():
 		err = ctx.Err()
 	}
 	t.mu.Lock()
-	t.waiters--
+	delete(t.waiters, wake)
+	select {
+	case <-wake: // drop a wake-up that raced with the return
+	default:
+	}
 	return err
 }
 
@@ -77,9 +98,13 @@ func (t *topicLog) wait(ctx context.Context, timeout time.Duration) error {
 func (t *topicLog) append(ctx context.Context, msgs []driver.Message) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	var wake chan struct{}
 	for i, m := range msgs {
-		for len(t.entries) >= t.retention && !t.evict() {
-			if err := t.wait(ctx, 0); err != nil {
+		for t.count >= t.retention && !t.evict() {
+			if wake == nil {
+				wake = make(chan struct{}, 1)
+			}
+			if err := t.wait(ctx, wake, 0); err != nil {
 				errs := make(driver.MessageErrors, len(msgs))
 				for j := i; j < len(msgs); j++ {
 					errs[j] = fmt.Errorf("%w: topic %q holds %d messages not yet acknowledged by every group: %w",
@@ -91,14 +116,14 @@ func (t *topicLog) append(ctx context.Context, msgs []driver.Message) error {
 		}
 		m.Payload = bytes.Clone(m.Payload)
 		m.Header = maps.Clone(m.Header)
-		t.entries = append(t.entries, m)
+		t.push(m)
 	}
 	t.notify()
 	return nil
 }
 
-// evict drops the messages every group is done with and reports whether
-// it made room.
+// evict drops the oldest message if every group is done with it and
+// reports whether it did.
 func (t *topicLog) evict() bool {
 	low := t.end()
 	for _, g := range t.groups {
@@ -107,13 +132,12 @@ func (t *topicLog) evict() bool {
 	for g := range t.readers {
 		low = min(low, g.lowWater())
 	}
-	n := int(low - t.start)
-	if n == 0 {
+	if low == t.start {
 		return false
 	}
-	clear(t.entries[:n])
-	t.entries = t.entries[n:]
-	t.start = low
+	*t.at(t.start) = driver.Message{}
+	t.start++
+	t.count--
 	return true
 }
 
@@ -128,19 +152,20 @@ func (t *topicLog) join(name string) *member {
 			topic:    t,
 			name:     name,
 			cursor:   t.start,
+			low:      t.start,
 			inFlight: make(map[int64]flight),
 			busy:     make(map[string]busyKey),
 			waiting:  make(map[string]int),
 			members:  make(map[*member]struct{}),
 		}
 		if name == "" {
-			g.cursor = t.end()
+			g.cursor, g.low = t.end(), t.end()
 			t.readers[g] = struct{}{}
 		} else {
 			t.groups[name] = g
 		}
 	}
-	m := &member{group: g, skipped: make(map[string]bool)}
+	m := &member{group: g, skipped: make(map[string]bool), wake: make(chan struct{}, 1)}
 	g.members[m] = struct{}{}
 	return m
 }

@@ -78,6 +78,9 @@ func mockBackend(t testing.TB) (backend, *confluent.MockCluster) {
 	}, mc
 }
 
+// envKafka is the real broker's address when one is configured.
+func envKafka() string { return os.Getenv(testbroker.EnvKafka) }
+
 // realBackend is the broker of EVENTBUS_TEST_KAFKA.
 func realBackend(t testing.TB) backend {
 	t.Helper()

@@ -32,6 +32,7 @@ type subscription struct {
 	closing bool
 
 	wake    chan struct{} // a message was queued
+	drained chan struct{} // the queue went below its limit
 	settled chan struct{} // a revoked partition's last delivery settled
 	stop    chan struct{} // Close asks poll to return
 	done    chan struct{} // poll returned
@@ -76,6 +77,7 @@ func (c *conn) Subscribe(ctx context.Context, topic string, cfg driver.Subscribe
 		limit:     c.cfg.receiveBuffer,
 		parts:     make(map[int32]*partition),
 		wake:      make(chan struct{}, 1),
+		drained:   make(chan struct{}, 1),
 		settled:   make(chan struct{}, 1),
 		stop:      make(chan struct{}),
 		done:      make(chan struct{}),
@@ -223,6 +225,8 @@ func (s *subscription) dropQueued(drop func(*partition) bool) {
 func (s *subscription) poll() {
 	defer close(s.done)
 	lastMaintain := time.Now()
+	idle := time.NewTimer(time.Hour)
+	idle.Stop()
 	for {
 		select {
 		case <-s.stop:
@@ -230,11 +234,18 @@ func (s *subscription) poll() {
 			return
 		default:
 		}
-		timeout := 100
 		if s.backlogged() {
-			timeout = 20
+			// Leave messages in librdkafka's bounded queue until bus
+			// catches up, but still poll now and then for rebalances.
+			idle.Reset(50 * time.Millisecond)
+			select {
+			case <-s.drained:
+			case <-idle.C:
+			case <-s.stop:
+			}
+			idle.Stop()
 		}
-		switch e := s.consumer.Poll(timeout).(type) {
+		switch e := s.consumer.Poll(100).(type) {
 		case *kafka.Message:
 			s.accept(e)
 		case kafka.Error:
@@ -258,7 +269,7 @@ func (s *subscription) poll() {
 func (s *subscription) backlogged() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return len(s.queue) >= s.limit/2
+	return len(s.queue) >= s.limit
 }
 
 // accept queues a polled message unless its partition is gone, rewinding,
@@ -289,7 +300,10 @@ func (s *subscription) accept(m *kafka.Message) {
 func (s *subscription) maintain(now time.Time) {
 	var store, pause, resume, seek []kafka.TopicPartition
 	s.mu.Lock()
-	full, low := len(s.queue) >= s.limit, len(s.queue) <= s.limit/2
+	// Pausing discards what librdkafka prefetched, so it is the last
+	// resort, for a queue that grew past twice its limit one rebalance
+	// poll at a time.
+	full, low := len(s.queue) >= 2*s.limit, len(s.queue) <= s.limit
 	for _, p := range s.parts {
 		tp := kafka.TopicPartition{Topic: &s.topic, Partition: p.id}
 		if !s.ephemeral && p.store > p.stored {
@@ -347,8 +361,15 @@ func (s *subscription) Receive(ctx context.Context, batch []driver.Delivery) (in
 		}
 		clear(s.queue[:n])
 		s.queue = s.queue[n:]
+		below := len(s.queue) < s.limit
 		s.mu.Unlock()
 		if n > 0 {
+			if below {
+				select {
+				case s.drained <- struct{}{}:
+				default:
+				}
+			}
 			return n, nil
 		}
 		select {

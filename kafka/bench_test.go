@@ -1,0 +1,256 @@
+package kafka_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	confluent "github.com/confluentinc/confluent-kafka-go/v2/kafka"
+	"github.com/stretchr/testify/require"
+
+	"github.com/eventbus-go/eventbus/bus"
+)
+
+// The benchmarks run our bus and the raw confluent-kafka-go client side by
+// side against the same cluster: the mock always, a real broker when
+// EVENTBUS_TEST_KAFKA is set. Each reports msgs/s; docs/bench-kafka.md
+// has the numbers and ratios.
+
+const benchPayloadBytes = 256
+
+var benchParams []string
+
+var benchPayload = []byte(strings.Repeat("x", benchPayloadBytes))
+
+type benchCluster struct {
+	name    string
+	backend backend
+	servers string
+	// consume is how many messages a consume iteration reads; the mock
+	// keeps at most about 5 MiB per partition.
+	consume int
+}
+
+func benchClusters(b *testing.B) []benchCluster {
+	mock, mc := mockBackend(b)
+	clusters := []benchCluster{{name: "mock", backend: mock, servers: mc.BootstrapServers(), consume: 30000}}
+	if addr := envKafka(); addr != "" {
+		clusters = append(clusters, benchCluster{name: "real", backend: realBackend(b), servers: addr, consume: 200000})
+	}
+	return clusters
+}
+
+func BenchmarkPublish(b *testing.B) {
+	for _, c := range benchClusters(b) {
+		topic := c.backend.topic(b, 6)
+		b.Run(c.name+"/batch1000/bus", func(b *testing.B) {
+			eb := c.backend.open(b)
+			require.NoError(b, eb.Publish(context.Background(), topic, &bus.Message{Payload: benchPayload}))
+			benchBatches(b, func(ctx context.Context, msgs []*bus.Message) error { return eb.Publish(ctx, topic, msgs...) })
+		})
+		b.Run(c.name+"/batch1000/raw", func(b *testing.B) {
+			p := rawProducer(b, c.servers, topic)
+			benchBatches(b, func(ctx context.Context, msgs []*bus.Message) error { return rawPublish(p, topic, msgs) })
+		})
+		b.Run(c.name+"/concurrent1/bus", func(b *testing.B) {
+			eb := c.backend.open(b)
+			require.NoError(b, eb.Publish(context.Background(), topic, &bus.Message{Payload: benchPayload}))
+			benchConcurrent(b, func(ctx context.Context, m *bus.Message) error { return eb.Publish(ctx, topic, m) })
+		})
+		b.Run(c.name+"/concurrent1/raw", func(b *testing.B) {
+			p := rawProducer(b, c.servers, topic)
+			benchConcurrent(b, func(ctx context.Context, m *bus.Message) error { return rawPublish(p, topic, []*bus.Message{m}) })
+		})
+	}
+}
+
+func benchBatches(b *testing.B, publish func(context.Context, []*bus.Message) error) {
+	const batch = 1000
+	ctx := context.Background()
+	msgs := make([]*bus.Message, batch)
+	b.ResetTimer()
+	start := time.Now()
+	sent := 0
+	for sent < b.N {
+		n := min(batch, b.N-sent)
+		for i := range n {
+			msgs[i] = &bus.Message{Key: fmt.Sprint("key-", (sent+i)%100), Payload: benchPayload}
+		}
+		if err := publish(ctx, msgs[:n]); err != nil {
+			b.Fatal(err)
+		}
+		sent += n
+	}
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "msgs/s")
+}
+
+func benchConcurrent(b *testing.B, publish func(context.Context, *bus.Message) error) {
+	ctx := context.Background()
+	var seq atomic.Int64
+	b.SetParallelism(128) // goroutines per GOMAXPROCS, each one message per call
+	b.ResetTimer()
+	start := time.Now()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			m := &bus.Message{Key: fmt.Sprint("key-", seq.Add(1)%100), Payload: benchPayload}
+			if err := publish(ctx, m); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "msgs/s")
+}
+
+// rawProducer is a producer configured like the driver's (idempotent,
+// acks=all, 5ms linger) that has published to topic once.
+func rawProducer(b *testing.B, servers, topic string) *confluent.Producer {
+	p, err := confluent.NewProducer(&confluent.ConfigMap{
+		"bootstrap.servers": servers, "enable.idempotence": true, "acks": "all", "linger.ms": 5,
+	})
+	require.NoError(b, err)
+	go func() {
+		for range p.Events() {
+		}
+	}()
+	b.Cleanup(p.Close)
+	require.NoError(b, rawPublish(p, topic, []*bus.Message{{Payload: benchPayload}}))
+	return p
+}
+
+// rawPublish produces msgs and waits for their delivery reports, the raw
+// client's equivalent of Publish.
+func rawPublish(p *confluent.Producer, topic string, msgs []*bus.Message) error {
+	reports := make(chan confluent.Event, len(msgs))
+	for _, m := range msgs {
+		err := p.Produce(&confluent.Message{
+			TopicPartition: confluent.TopicPartition{Topic: &topic, Partition: confluent.PartitionAny},
+			Key:            []byte(m.Key), Value: m.Payload,
+		}, reports)
+		if err != nil {
+			return err
+		}
+	}
+	for range msgs {
+		if m := (<-reports).(*confluent.Message); m.TopicPartition.Error != nil {
+			return m.TopicPartition.Error
+		}
+	}
+	return nil
+}
+
+func BenchmarkConsume(b *testing.B) {
+	for _, c := range benchClusters(b) {
+		topic := c.backend.topic(b, 6)
+		prefill(b, c.servers, topic, c.consume)
+		var groups atomic.Int64
+		b.Run(c.name+"/bus", func(b *testing.B) {
+			eb := c.backend.open(b, benchParams...)
+			benchConsume(b, c.consume, func(n int, first, done func()) func() {
+				var count atomic.Int64
+				var once sync.Once
+				sub, err := eb.Subscribe(context.Background(), topic, func(context.Context, *bus.Message) error {
+					once.Do(first)
+					if count.Add(1) == int64(n) {
+						done()
+					}
+					return nil
+				}, bus.Group(fmt.Sprint("bench-bus-", time.Now().UnixNano(), groups.Add(1))), bus.Concurrency(8))
+				require.NoError(b, err)
+				return func() { require.NoError(b, sub.Close(context.Background())) }
+			})
+		})
+		b.Run(c.name+"/raw", func(b *testing.B) {
+			benchConsume(b, c.consume, func(n int, first, done func()) func() {
+				return rawConsume(b, c.servers, topic, fmt.Sprint("bench-raw-", time.Now().UnixNano(), groups.Add(1)), n, first, done)
+			})
+		})
+	}
+}
+
+// benchConsume times, per iteration, a fresh group reading n messages,
+// from its first message to its last.
+func benchConsume(b *testing.B, n int, start func(n int, first, done func()) (stop func())) {
+	var elapsed time.Duration
+	for range b.N {
+		var began time.Time
+		finished := make(chan struct{})
+		stop := start(n, func() { began = time.Now() }, func() { close(finished) })
+		select {
+		case <-finished:
+		case <-time.After(5 * time.Minute):
+			b.Fatal("consume did not finish")
+		}
+		elapsed += time.Since(began)
+		stop()
+	}
+	b.ReportMetric(float64(n*b.N)/elapsed.Seconds(), "msgs/s")
+}
+
+// rawConsume is a raw Poll loop that stores each message's offset, as an
+// at-least-once consumer written by hand does.
+func rawConsume(b *testing.B, servers, topic, group string, n int, first, done func()) (stop func()) {
+	c, err := confluent.NewConsumer(&confluent.ConfigMap{
+		"bootstrap.servers": servers, "group.id": group, "auto.offset.reset": "earliest",
+		"enable.auto.offset.store": false, "partition.assignment.strategy": "cooperative-sticky",
+	})
+	require.NoError(b, err)
+	require.NoError(b, c.Subscribe(topic, nil))
+	quit, exited := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(exited)
+		count := 0
+		for {
+			select {
+			case <-quit:
+				return
+			default:
+			}
+			m, ok := c.Poll(100).(*confluent.Message)
+			if !ok {
+				continue
+			}
+			if _, err := c.StoreMessage(m); err != nil {
+				b.Error(err)
+				return
+			}
+			if count++; count == 1 {
+				first()
+			}
+			if count == n {
+				done()
+			}
+		}
+	}()
+	return func() {
+		close(quit)
+		<-exited
+		require.NoError(b, c.Close())
+	}
+}
+
+// prefill writes n messages in large batches (the mock fetches slowly
+// from topics written in tiny ones).
+func prefill(b *testing.B, servers, topic string, n int) {
+	p, err := confluent.NewProducer(&confluent.ConfigMap{
+		"bootstrap.servers": servers, "linger.ms": 50, "batch.num.messages": 10000,
+	})
+	require.NoError(b, err)
+	defer p.Close()
+	go func() {
+		for range p.Events() {
+		}
+	}()
+	msgs := make([]*bus.Message, 0, 1000)
+	for i := range n {
+		msgs = append(msgs, &bus.Message{Key: fmt.Sprint("key-", i%100), Payload: benchPayload, Header: map[string]string{"ce_id": fmt.Sprint(i)}})
+		if len(msgs) == cap(msgs) || i == n-1 {
+			require.NoError(b, rawPublish(p, topic, msgs))
+			msgs = msgs[:0]
+		}
+	}
+}

@@ -107,6 +107,9 @@ func (c *conn) Publish(ctx context.Context, topic string, msgs []driver.Message)
 	if err != nil {
 		return err
 	}
+	if len(msgs) == 0 {
+		return nil
+	}
 	p, err := c.producer(ctx, full)
 	if err != nil {
 		return fmt.Errorf("pulsar: publish to %s: %w", full, err)

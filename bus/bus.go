@@ -19,7 +19,7 @@ type Bus struct {
 	logger *slog.Logger
 	caps   driver.Capabilities
 
-	mu     sync.Mutex
+	mu     sync.RWMutex // guards closed and subs; Publish takes it for reading
 	closed bool
 	subs   map[*Subscription]struct{}
 	// publishing counts Publish calls in progress, so Close flushes
@@ -118,8 +118,8 @@ func (b *Bus) startPublish(topic string) error {
 	if topic == "" {
 		return fmt.Errorf("%w: publish: topic is empty", ErrInvalidTopic)
 	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
+	b.mu.RLock()
+	defer b.mu.RUnlock()
 	if b.closed {
 		return fmt.Errorf("eventbus: publish to %q: %w", topic, ErrClosed)
 	}
@@ -151,10 +151,8 @@ func (b *Bus) Close(ctx context.Context) error {
 		// The dead-letter publishes of draining handlers are done by now.
 		done := make(chan struct{})
 		go func() { b.publishing.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-ctx.Done():
-			errs[len(subs)] = fmt.Errorf("eventbus: close: waiting for publishes in progress: %w", ctx.Err())
+		if err := await(ctx, done); err != nil {
+			errs[len(subs)] = fmt.Errorf("eventbus: close: waiting for publishes in progress: %w", err)
 		}
 		if err := b.conn.Close(ctx); err != nil {
 			errs[len(subs)+1] = fmt.Errorf("eventbus: close %s: %w", b.name, err)

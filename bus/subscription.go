@@ -397,11 +397,26 @@ func (s *Subscription) settle(m *Message, ack bool, nackDelay time.Duration) {
 // idempotent and returns the shutdown's result.
 func (s *Subscription) Close(ctx context.Context) error {
 	s.closeOnce.Do(func() { go s.shutdown(ctx) })
+	if err := await(ctx, s.done); err != nil {
+		return fmt.Errorf("eventbus: close subscription to %q: %w", s.topic, err)
+	}
+	return s.closeErr
+}
+
+// await waits for ch to close or ctx to be done, and returns ctx's error
+// only when ch is still open: a ctx that is already done does not hide a
+// finished wait.
+func await(ctx context.Context, ch <-chan struct{}) error {
 	select {
-	case <-s.done:
-		return s.closeErr
+	case <-ch:
+		return nil
+	default:
+	}
+	select {
+	case <-ch:
+		return nil
 	case <-ctx.Done():
-		return fmt.Errorf("eventbus: close subscription to %q: %w", s.topic, ctx.Err())
+		return ctx.Err()
 	}
 }
 
@@ -420,10 +435,8 @@ func (s *Subscription) stopOnItsOwn() {
 func (s *Subscription) shutdown(ctx context.Context) {
 	var errs []error
 	s.stopReceiving()
-	select {
-	case <-s.receiving:
-	case <-ctx.Done():
-		errs = append(errs, fmt.Errorf("the backend did not stop receiving: %w", ctx.Err()))
+	if err := await(ctx, s.receiving); err != nil {
+		errs = append(errs, fmt.Errorf("the backend did not stop receiving: %w", err))
 	}
 
 	s.mu.Lock()
@@ -444,11 +457,9 @@ func (s *Subscription) shutdown(ctx context.Context) {
 		s.inFlight.Wait()
 		close(drained)
 	}()
-	select {
-	case <-drained:
-	case <-ctx.Done():
+	if err := await(ctx, drained); err != nil {
 		s.cancelHandlers()
-		errs = append(errs, fmt.Errorf("handlers still running at the deadline: %w", ctx.Err()))
+		errs = append(errs, fmt.Errorf("handlers still running at the deadline: %w", err))
 	}
 	close(s.quit)
 	if err := s.driverSub.Close(ctx); err != nil {

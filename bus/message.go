@@ -25,6 +25,9 @@ type Message struct {
 
 	// Topic is the topic the message was delivered from; set on delivery.
 	Topic string
+	// Group is the consumer group it was delivered to, empty for an
+	// ephemeral subscription; set on delivery.
+	Group string
 	// Attempt is 1 on the first delivery and counts up across retries and
 	// redeliveries, where the backend can tell; set on delivery.
 	Attempt int

@@ -211,6 +211,7 @@ func (s *Subscription) enqueue(d *driver.Delivery) {
 		Header:   d.Header,
 		Time:     d.Time,
 		Topic:    s.topic,
+		Group:    s.cfg.group,
 		Attempt:  max(d.Attempt, 1),
 		delivery: *d,
 	}

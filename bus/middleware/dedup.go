@@ -64,10 +64,8 @@ func DedupLease(d time.Duration) DedupOption {
 	}
 }
 
-// DedupKey sets what identifies a message (default: its topic and ID, as
-// "topic/id"). A Store shared by several consumer groups of one topic needs
-// the group in the key, or one group's success would skip the message for
-// the others.
+// DedupKey sets what identifies a message (default: its group, topic and
+// ID, as "group/topic/id", so several groups can share one Store).
 // A nil key keeps the default.
 func DedupKey(key func(*bus.Message) string) DedupOption {
 	return func(c *dedupConfig) {
@@ -122,7 +120,7 @@ func Dedup(store Store, opts ...DedupOption) bus.Middleware {
 		dedupConfig: dedupConfig{
 			ttl:         DefaultDedupTTL,
 			lease:       DefaultDedupLease,
-			key:         func(m *bus.Message) string { return m.Topic + "/" + m.ID },
+			key:         func(m *bus.Message) string { return m.Group + "/" + m.Topic + "/" + m.ID },
 			onDuplicate: func(context.Context, *bus.Message) {},
 			logger:      slog.Default(),
 		},

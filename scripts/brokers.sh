@@ -77,28 +77,36 @@ require_go() {
   command -v go >/dev/null || die "go not found: install Go (https://go.dev/dl/), it builds the readiness check"
 }
 
-# resolve_jars NAME VERSION MAVEN_ARGS... prints the directory holding the
-# broker's runtime jars, resolving them with Maven on first use only.
+# lib_dir NAME prints where the broker's runtime jars are cached.
+lib_dir() {
+  case $1 in
+    kafka) printf '%s/brokers/kafka-%s/lib\n' "$CACHE" "$KAFKA_VERSION" ;;
+    pulsar) printf '%s/brokers/pulsar-%s/lib\n' "$CACHE" "$PULSAR_VERSION" ;;
+  esac
+}
+
+# resolve_jars NAME copies the broker's runtime jars into lib_dir with Maven,
+# on first use only.
 resolve_jars() {
-  local name=$1 version=$2
-  shift 2
-  local lib=$CACHE/brokers/$name-$version/lib
-  if [[ ! -f $lib/.complete ]]; then
-    command -v mvn >/dev/null || die "mvn not found: install Apache Maven 3.8 or newer (Debian/Ubuntu: apt-get install maven), it downloads the $name jars once"
-    log "resolving $name $version jars from Maven Central into ${lib#"$ROOT"/} (first run only)"
-    local start
-    start=$(now_ms)
-    rm -rf "$lib"
-    # A private local repository keeps the cache self-contained under .cache/.
-    mvn -B -q -Dstyle.color=never -s "${EVENTBUS_MAVEN_SETTINGS:-$ROOT/scripts/maven/settings.xml}" \
-      -Dmaven.repo.local="$CACHE/m2" -f "$ROOT/scripts/maven/$name/pom.xml" "$@" \
-      "org.apache.maven.plugins:maven-dependency-plugin:$MAVEN_DEPENDENCY_PLUGIN_VERSION:copy-dependencies" \
-      -DincludeScope=runtime -DoutputDirectory="$lib" >&2 ||
-      die "resolving the $name jars with Maven failed (output above)"
-    touch "$lib/.complete"
-    log "resolved $name jars in $(since "$start")"
-  fi
-  printf '%s\n' "$lib"
+  local name=$1 lib start
+  lib=$(lib_dir "$name")
+  [[ -f $lib/.complete ]] && return 0
+  command -v mvn >/dev/null || die "mvn not found: install Apache Maven 3.8 or newer (Debian/Ubuntu: apt-get install maven), it downloads the $name jars once"
+  log "resolving $name jars from Maven Central into ${lib#"$ROOT"/} (first run only)"
+  start=$(now_ms)
+  local versions=(-Dkafka.version="$KAFKA_VERSION" -Dlog4j.version="$KAFKA_LOG4J_VERSION")
+  [[ $name == pulsar ]] && versions=(-Dpulsar.version="$PULSAR_VERSION")
+  rm -rf "$lib"
+  # One private local repository per broker: self-contained under .cache/, and
+  # safe to fill concurrently (Maven 3.8 does not lock a shared one).
+  mvn -B -q -s "${EVENTBUS_MAVEN_SETTINGS:-$ROOT/scripts/maven/settings.xml}" \
+    -Dmaven.repo.local="$CACHE/m2/$name" -f "$ROOT/scripts/maven/$name/pom.xml" "${versions[@]}" \
+    "org.apache.maven.plugins:maven-dependency-plugin:$MAVEN_DEPENDENCY_PLUGIN_VERSION:copy-dependencies" \
+    -DincludeScope=runtime -DoutputDirectory="$lib" 2>&1 |
+    sed 's/\x1b\[[0-9;]*m//g' >&2 || # Debian's Maven prints colour codes even with -B
+    die "resolving the $name jars with Maven failed (output above)"
+  touch "$lib/.complete"
+  log "resolved $name jars in $(since "$start")"
 }
 
 build_brokercheck() {
@@ -182,7 +190,7 @@ configure_pulsar() {
 # start_NAME launches the broker from the configuration in .brokers/NAME.
 start_kafka() {
   local dir=$STATE/kafka lib
-  lib=$(resolve_jars kafka "$KAFKA_VERSION" -Dkafka.version="$KAFKA_VERSION" -Dlog4j.version="$KAFKA_LOG4J_VERSION")
+  lib=$(lib_dir kafka)
   local java_args=(-cp "$lib/*" -Dlog4j2.configurationFile="$CONFIG/log4j2.xml")
   # KRaft needs formatted storage; --ignore-formatted keeps data on restarts.
   "$JAVA" "${java_args[@]}" kafka.tools.StorageTool format --cluster-id "$KAFKA_CLUSTER_ID" \
@@ -193,7 +201,7 @@ start_kafka() {
 
 start_pulsar() {
   local dir=$STATE/pulsar lib
-  lib=$(resolve_jars pulsar "$PULSAR_VERSION" -Dpulsar.version="$PULSAR_VERSION")
+  lib=$(lib_dir pulsar)
   launch pulsar "$dir" "${PULSAR_JVM_OPTS[@]}" -cp "$lib/*" -Dlog4j2.configurationFile="$CONFIG/log4j2.xml" \
     org.apache.pulsar.PulsarStandaloneStarter --config "$dir/standalone.conf" \
     --no-functions-worker --no-stream-storage \
@@ -273,12 +281,8 @@ brokers_of() {
 }
 
 cmd_up() {
-  local names name to_start=() build
+  local names name to_start=() jobs=() job
   read -ra names <<<"$(brokers_of "${1:-all}")"
-  require_go
-  # Build the readiness check while Maven resolves jars (both slow when cold).
-  build_brokercheck &
-  build=$!
   for name in "${names[@]}"; do
     if running "$name" >/dev/null; then
       log "$name already running, checking it serves"
@@ -286,6 +290,7 @@ cmd_up() {
       to_start+=("$name")
     fi
   done
+  require_go
   if ((${#to_start[@]})); then
     require_java
     for name in "${to_start[@]}"; do
@@ -295,7 +300,14 @@ cmd_up() {
       esac
     done
   fi
-  wait "$build" || exit 1
+  # The slow parts of a first run, all network or compiler bound: overlap them.
+  build_brokercheck &
+  jobs+=($!)
+  for name in "${to_start[@]}"; do
+    resolve_jars "$name" &
+    jobs+=($!)
+  done
+  for job in "${jobs[@]}"; do wait "$job" || exit 1; done
   # Start every broker first and wait afterwards, so their startups overlap.
   for name in "${to_start[@]}"; do
     log "starting $name"
@@ -324,6 +336,7 @@ cmd_restart() {
   require_java
   require_go
   build_brokercheck
+  resolve_jars "$name"
   local pid
   if pid=$(running "$name"); then
     log "killing $name (pid $pid) with SIGKILL"

@@ -215,7 +215,6 @@ func (s *Subscription) enqueue(d *driver.Delivery) {
 		Attempt:  max(d.Attempt, 1),
 		delivery: *d,
 	}
-	s.inFlight.Add(1)
 	s.mu.Lock()
 	var q *keyQueue
 	if m.Key != "" {
@@ -388,7 +387,6 @@ func (s *Subscription) settle(m *Message, ack bool, nackDelay time.Duration) {
 		s.logger.Warn("cannot settle message; the backend will redeliver it", "id", m.ID, "ack", ack, "err", err)
 	}
 	<-s.slots
-	s.inFlight.Done()
 }
 
 // Close shuts the subscription down: it stops fetching, lets in-flight
@@ -455,7 +453,11 @@ func (s *Subscription) shutdown(ctx context.Context) {
 
 	drained := make(chan struct{})
 	go func() {
-		s.inFlight.Wait()
+		// Fetching has stopped, so holding every slot means every
+		// received message was settled.
+		for range cap(s.slots) {
+			s.slots <- struct{}{}
+		}
 		close(drained)
 	}()
 	if err := await(ctx, drained); err != nil {

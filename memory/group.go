@@ -105,7 +105,7 @@ func (m *member) Receive(ctx context.Context, batch []driver.Delivery) (int, err
 		if !nextDue.IsZero() {
 			timeout = max(time.Until(nextDue), time.Millisecond)
 		}
-		if err := t.wait(ctx, m.wake, timeout); err != nil {
+		if err := t.wait(ctx, t.consumers, m.wake, timeout); err != nil {
 			return 0, err
 		}
 	}
@@ -158,7 +158,7 @@ func (m *member) fill(batch []driver.Delivery) (n int, nextDue time.Time) {
 		n++
 	}
 	if passedOver {
-		t.notify()
+		t.consumers.wake()
 	}
 	return n, nextDue
 }
@@ -207,8 +207,18 @@ func (m *member) Ack(d *driver.Delivery) error {
 	if _, ok := m.release(d.Offset); !ok {
 		return errNotHeld
 	}
-	m.group.acked(d.Offset)
-	t.notify()
+	g := m.group
+	low := g.low
+	g.acked(d.Offset)
+	// Wake publishers waiting for room once per chunk of acks, not for
+	// each, and subscriptions only when a released key may let pending
+	// messages go.
+	if chunk := max(1, int64(t.retention/64)); g.low/chunk != low/chunk {
+		t.producers.wake()
+	}
+	if len(g.pending) > 0 {
+		t.consumers.wake()
+	}
 	return nil
 }
 
@@ -220,8 +230,8 @@ func (m *member) Nack(d *driver.Delivery, delay time.Duration) error {
 	if !ok {
 		return errNotHeld
 	}
-	m.group.addPending(pendingEntry{offset: d.Offset, readyAt: time.Now().Add(delay), attempt: f.attempt + 1}, d.Key)
-	t.notify()
+	m.group.addPending(pendingEntry{offset: d.Offset, readyAt: time.Now().Add(delay), attempt: f.attempt + 1}, t.at(d.Offset).Key)
+	t.consumers.wake()
 	return nil
 }
 
@@ -244,7 +254,8 @@ func (m *member) Close(context.Context) error {
 	delete(g.members, m)
 	if g.name == "" && len(g.members) == 0 {
 		delete(t.readers, g)
+		t.producers.wake()
 	}
-	t.notify()
+	t.consumers.wake()
 	return nil
 }

@@ -22,9 +22,10 @@ type topicLog struct {
 	count   int               // messages kept
 	groups  map[string]*group // durable groups by name
 	readers map[*group]struct{}
-	// waiters are woken whenever something they may wait for happens: new
-	// messages, settled messages, members leaving.
-	waiters map[chan struct{}]struct{}
+	// Waiting subscriptions are woken by new or returned messages, waiting
+	// publishers by room; each waiter has its own channel.
+	consumers waiterSet
+	producers waiterSet
 }
 
 func newTopicLog(name string, retention int) *topicLog {
@@ -33,7 +34,8 @@ func newTopicLog(name string, retention int) *topicLog {
 		retention: retention,
 		groups:    make(map[string]*group),
 		readers:   make(map[*group]struct{}),
-		waiters:   make(map[chan struct{}]struct{}),
+		consumers: make(waiterSet),
+		producers: make(waiterSet),
 	}
 }
 
@@ -56,9 +58,13 @@ func (t *topicLog) push(m driver.Message) {
 	*t.at(t.end() - 1) = m
 }
 
-// notify wakes every waiter; t.mu is held.
-func (t *topicLog) notify() {
-	for wake := range t.waiters {
+// waiterSet holds the wake-up channels, each with a buffer of one, of the
+// goroutines waiting for one kind of change.
+type waiterSet map[chan struct{}]struct{}
+
+// wake wakes every waiter of the set; t.mu is held.
+func (ws waiterSet) wake() {
+	for wake := range ws {
 		select {
 		case wake <- struct{}{}:
 		default: // already woken
@@ -66,11 +72,10 @@ func (t *topicLog) notify() {
 	}
 }
 
-// wait releases t.mu until something changes, timeout passes (when
-// positive) or ctx is done, and takes it again. wake is the caller's own
-// channel with a buffer of one.
-func (t *topicLog) wait(ctx context.Context, wake chan struct{}, timeout time.Duration) error {
-	t.waiters[wake] = struct{}{}
+// wait releases t.mu until the set is woken, timeout passes (when
+// positive) or ctx is done, and takes it again.
+func (t *topicLog) wait(ctx context.Context, ws waiterSet, wake chan struct{}, timeout time.Duration) error {
+	ws[wake] = struct{}{}
 	t.mu.Unlock()
 	var expired <-chan time.Time
 	if timeout > 0 {
@@ -86,7 +91,7 @@ func (t *topicLog) wait(ctx context.Context, wake chan struct{}, timeout time.Du
 		err = ctx.Err()
 	}
 	t.mu.Lock()
-	delete(t.waiters, wake)
+	delete(ws, wake)
 	select {
 	case <-wake: // drop a wake-up that raced with the return
 	default:
@@ -104,13 +109,12 @@ func (t *topicLog) append(ctx context.Context, msgs []driver.Message) error {
 			if wake == nil {
 				wake = make(chan struct{}, 1)
 			}
-			if err := t.wait(ctx, wake, 0); err != nil {
+			if err := t.wait(ctx, t.producers, wake, 0); err != nil {
 				errs := make(driver.MessageErrors, len(msgs))
 				for j := i; j < len(msgs); j++ {
 					errs[j] = fmt.Errorf("%w: topic %q holds %d messages not yet acknowledged by every group: %w",
 						ErrFull, t.name, t.retention, err)
 				}
-				t.notify()
 				return errs
 			}
 		}
@@ -118,7 +122,7 @@ func (t *topicLog) append(ctx context.Context, msgs []driver.Message) error {
 		m.Header = maps.Clone(m.Header)
 		t.push(m)
 	}
-	t.notify()
+	t.consumers.wake()
 	return nil
 }
 

@@ -141,6 +141,7 @@ require_ports_free() {
   shift
   for var in "$@"; do
     port=${!var}
+    [[ $port =~ ^[0-9]+$ ]] || die "EVENTBUS_${var}=$port is not a port number"
     port_free "$port" || die "port $port (EVENTBUS_${var}) is in use by another process, so $name cannot start: stop that process or choose another port with EVENTBUS_${var}"
   done
 }

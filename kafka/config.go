@@ -207,7 +207,9 @@ func (c *config) consumerConfig(group string, ephemeral bool) *kafka.ConfigMap {
 		"auto.commit.interval.ms":       int(c.commitInterval.Milliseconds()),
 		"auto.offset.reset":             "earliest",
 		"session.timeout.ms":            int(c.sessionTimeout.Milliseconds()),
-		"heartbeat.interval.ms":         int(min(c.sessionTimeout/10, 3*time.Second).Milliseconds()),
+		// A cooperative rebalance takes two rounds, each started by a
+		// heartbeat: librdkafka's 3s default makes a joining member wait.
+		"heartbeat.interval.ms": int(min(c.sessionTimeout/10, 500*time.Millisecond).Milliseconds()),
 		// librdkafka's defaults wait up to 1s after a full local queue and
 		// 500ms for a fetch to fill; both throttle a fast handler.
 		"fetch.queue.backoff.ms":   10,

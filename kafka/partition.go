@@ -21,9 +21,10 @@ type partition struct {
 	pending   []pendingOffset
 	unsettled int // deliveries of the current gen not yet settled
 
-	next   int64 // the offset after the last one queued; -1 unknown
-	store  int64 // the offset to commit: all before it are acked; -1 none
-	stored int64 // store as last handed to librdkafka
+	next      int64 // the offset after the last one queued; -1 unknown
+	store     int64 // the offset to commit: all before it are acked; -1 none
+	stored    int64 // store as last handed to librdkafka
+	committed int64 // stored as last committed by this subscription
 
 	rewindTo    int64 // -1, or the offset to seek to at rewindAt
 	rewindAt    time.Time
@@ -50,6 +51,7 @@ func newPartition(id int32) *partition {
 		next:        -1,
 		store:       -1,
 		stored:      -1,
+		committed:   -1,
 		rewindTo:    -1,
 		redelivered: make(map[int64]int),
 	}

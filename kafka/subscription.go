@@ -2,6 +2,7 @@ package kafka
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -186,7 +187,7 @@ func (s *subscription) revoke(tps []kafka.TopicPartition, lost bool) {
 	var commit []kafka.TopicPartition
 	for _, p := range revoked {
 		p.gone = true
-		if p.store >= 0 {
+		if p.store > p.committed {
 			commit = append(commit, kafka.TopicPartition{Topic: &s.topic, Partition: p.id, Offset: kafka.Offset(p.store)})
 		}
 	}
@@ -197,6 +198,11 @@ func (s *subscription) revoke(tps []kafka.TopicPartition, lost bool) {
 	}
 	if s.ephemeral || len(commit) == 0 {
 		return
+	}
+	// Store too: librdkafka commits its stored offsets of revoked
+	// partitions on unassign, and an older one would undo this commit.
+	if _, err := s.consumer.StoreOffsets(commit); err != nil {
+		s.logger.Debug("kafka: store offsets on revoke", "partitions", ids(commit), "err", err)
 	}
 	if _, err := s.consumer.CommitOffsets(commit); err != nil {
 		s.logger.Warn("kafka: commit on revoke failed; messages after the last commit will be redelivered", "partitions", ids(commit), "err", err)
@@ -470,16 +476,32 @@ func (s *subscription) close() {
 	s.closing = true
 	s.mu.Unlock()
 	s.maintain(time.Now())
-	start := time.Now()
+	if !s.ephemeral {
+		// Commit while still a stable member: the revoke that Close runs
+		// may meet a rebalance the coordinator has begun.
+		if _, err := s.consumer.Commit(); err == nil {
+			s.mu.Lock()
+			for _, p := range s.parts {
+				p.committed = p.stored
+			}
+			s.mu.Unlock()
+		} else if !isNoOffset(err) {
+			s.logger.Warn("kafka: commit on close failed; messages after the last commit will be redelivered", "err", err)
+		}
+	}
 	if err := s.consumer.Close(); err != nil {
 		s.logger.Warn("kafka: close consumer", "err", err)
 	}
-	s.logger.Debug("kafka: consumer closed", "took", time.Since(start))
 	s.mu.Lock()
 	for _, p := range s.parts {
 		p.gone = true
 	}
 	s.mu.Unlock()
+}
+
+func isNoOffset(err error) bool {
+	var kerr kafka.Error
+	return errors.As(err, &kerr) && kerr.Code() == kafka.ErrNoOffset
 }
 
 func ids(tps []kafka.TopicPartition) []int32 {

@@ -49,9 +49,9 @@ func (p RetryPolicy) validate() error {
 	case p.MaxBackoff < p.InitialBackoff:
 		return errors.New("MaxBackoff is less than InitialBackoff")
 	case p.Multiplier != 0 && p.Multiplier < 1:
-		return errors.New("Multiplier must be at least 1, or 0 for the default")
+		return errors.New("the Multiplier must be at least 1, or 0 for the default")
 	case p.Jitter < 0 || p.Jitter > 1:
-		return errors.New("Jitter must be between 0 and 1")
+		return errors.New("the Jitter must be between 0 and 1")
 	}
 	return nil
 }

@@ -38,7 +38,6 @@ type Subscription struct {
 	backoff  map[*keyQueue]struct{} // queues waiting out a retry backoff
 	ready    chan *keyQueue         // queues whose head message may run
 	slots    chan struct{}          // one per message in flight, bounds fetching
-	inFlight sync.WaitGroup         // messages received and not yet settled
 	quit     chan struct{}          // tells workers to return
 	workers  sync.WaitGroup
 

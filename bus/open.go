@@ -74,7 +74,7 @@ func Open(ctx context.Context, rawURL string, opts ...Option) (*Bus, error) {
 		return nil, fmt.Errorf("%w: cannot parse URL", ErrInvalidURL)
 	}
 	if u.Scheme == "" {
-		return nil, fmt.Errorf("%w: %q has no scheme; registered: %s", ErrInvalidURL, u.Redacted(), strings.Join(Schemes(), ", "))
+		return nil, fmt.Errorf("%w: the URL has no scheme (registered: %s)", ErrInvalidURL, strings.Join(Schemes(), ", "))
 	}
 	registryMu.RLock()
 	opener := registry[u.Scheme]

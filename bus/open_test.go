@@ -112,6 +112,8 @@ func TestOpenKeepsSecretsOutOfErrors(t *testing.T) {
 		{"unknown scheme", "nosuchscheme://user:secret@host:1/path?token=secret"},
 		{"unparsable URL", "mem://user:secret@[::1/?token=secret"},
 		{"unparsable escape", "mem://user:secret@host/%zz?token=secret"},
+		{"no scheme", "//user:secret@host/?token=secret"},
+		{"no scheme, only a path", "/path?token=secret"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

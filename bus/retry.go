@@ -2,6 +2,7 @@ package bus
 
 import (
 	"errors"
+	"math"
 	"math/rand/v2"
 	"time"
 )
@@ -48,9 +49,9 @@ func (p RetryPolicy) validate() error {
 		return errors.New("durations must not be negative")
 	case p.MaxBackoff < p.InitialBackoff:
 		return errors.New("MaxBackoff is less than InitialBackoff")
-	case p.Multiplier != 0 && p.Multiplier < 1:
-		return errors.New("the Multiplier must be at least 1, or 0 for the default")
-	case p.Jitter < 0 || p.Jitter > 1:
+	case p.Multiplier != 0 && !(p.Multiplier >= 1 && !math.IsInf(p.Multiplier, 1)):
+		return errors.New("the Multiplier must be a finite number of at least 1, or 0 for the default")
+	case !(p.Jitter >= 0 && p.Jitter <= 1): // also NaN
 		return errors.New("the Jitter must be between 0 and 1")
 	}
 	return nil

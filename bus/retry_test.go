@@ -3,6 +3,7 @@ package bus
 import (
 	"errors"
 	"fmt"
+	"math"
 	"testing"
 	"time"
 
@@ -160,5 +161,15 @@ func TestShouldRetry(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			assert.Equal(t, tt.want, tt.p.shouldRetry(tt.err, tt.attempts, tt.firstFailure))
 		})
+	}
+}
+
+func TestRetryPolicyValidateRejectsNonFiniteNumbers(t *testing.T) {
+	for name, p := range map[string]RetryPolicy{
+		"NaN multiplier":      {MaxAttempts: 2, Multiplier: math.NaN()},
+		"infinite multiplier": {MaxAttempts: 2, Multiplier: math.Inf(1)},
+		"NaN jitter":          {MaxAttempts: 2, Jitter: math.NaN()},
+	} {
+		assert.Error(t, p.validate(), name)
 	}
 }

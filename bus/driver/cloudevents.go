@@ -36,7 +36,12 @@ func EncodeHeaders(m *Message, add func(key, value string)) {
 		add(HeaderSource, DefaultSource)
 	}
 	for k, v := range m.Header {
-		add(k, v)
+		switch k {
+		case HeaderSpecVersion, HeaderID, HeaderTime:
+			// Written above from the message's own fields.
+		default:
+			add(k, v)
+		}
 	}
 }
 

@@ -168,3 +168,16 @@ func TestMessageErrorsCountsFailures(t *testing.T) {
 	require.ErrorAs(t, err, &me)
 	assert.Len(t, me, 2)
 }
+
+func TestHeadersUserCloudEventsFieldsDoNotOverride(t *testing.T) {
+	m := &driver.Message{ID: "published", Time: time.Unix(1, 0).UTC(),
+		Header: map[string]string{"ce_id": "user", "ce_specversion": "0.3", "ce_time": "yesterday", "x": "y"}}
+	hs := encode(m)
+	wire := wireMap(t, hs) // fails on a header written twice
+	assert.Equal(t, "published", wire["ce_id"])
+	assert.Equal(t, driver.SpecVersion, wire["ce_specversion"])
+	got := decode(hs)
+	assert.Equal(t, "published", got.ID)
+	assert.True(t, m.Time.Equal(got.Time))
+	assert.Equal(t, map[string]string{"x": "y"}, got.Header)
+}

@@ -160,7 +160,7 @@ func (c *conn) Publish(ctx context.Context, topic string, msgs []driver.Message)
 		if !ok {
 			return
 		}
-		i := m.Opaque.(int)
+		i := *m.Opaque.(*int)
 		reported[i] = true
 		waiting--
 		if m.TopicPartition.Error != nil {
@@ -168,8 +168,10 @@ func (c *conn) Publish(ctx context.Context, topic string, msgs []driver.Message)
 			failed = true
 		}
 	}
+	indexes := make([]int, len(msgs)) // Opaque points here: no boxing per message
 	for i := range msgs {
-		km := newRecord(topic, &msgs[i], i)
+		indexes[i] = i
+		km := newRecord(topic, &msgs[i], &indexes[i])
 		for {
 			err := c.producer.Produce(km, reports)
 			if err == nil {
@@ -212,7 +214,8 @@ func (c *conn) Publish(ctx context.Context, topic string, msgs []driver.Message)
 
 // newRecord turns a driver message into a Kafka record: Key to the record
 // key, Time to its timestamp, ID, Time and Header to CloudEvents headers.
-func newRecord(topic string, m *driver.Message, index int) *kafka.Message {
+// The header values share one buffer, to spare the garbage collector.
+func newRecord(topic string, m *driver.Message, index *int) *kafka.Message {
 	km := &kafka.Message{
 		TopicPartition: kafka.TopicPartition{Topic: &topic, Partition: kafka.PartitionAny},
 		Value:          m.Payload,
@@ -220,11 +223,19 @@ func newRecord(topic string, m *driver.Message, index int) *kafka.Message {
 		Opaque:         index,
 		Headers:        make([]kafka.Header, 0, 5+len(m.Header)),
 	}
+	size := len(m.Key) + 128
+	for _, v := range m.Header {
+		size += len(v)
+	}
+	buf := make([]byte, 0, size)
 	if m.Key != "" {
-		km.Key = []byte(m.Key)
+		buf = append(buf, m.Key...)
+		km.Key = buf[:len(m.Key):len(m.Key)]
 	}
 	driver.EncodeHeaders(m, func(key, value string) {
-		km.Headers = append(km.Headers, kafka.Header{Key: key, Value: []byte(value)})
+		start := len(buf)
+		buf = append(buf, value...)
+		km.Headers = append(km.Headers, kafka.Header{Key: key, Value: buf[start:len(buf):len(buf)]})
 	})
 	return km
 }

@@ -129,43 +129,36 @@ func rawProducer(b *testing.B, servers, topic string) *confluent.Producer {
 // rawPublish produces msgs and waits for their delivery reports, the raw
 // client's equivalent of Publish.
 func rawPublish(p *confluent.Producer, topic string, msgs []*bus.Message) error {
-	reports := make(chan confluent.Event, len(msgs))
-	for _, m := range msgs {
-		err := p.Produce(&confluent.Message{
-			TopicPartition: confluent.TopicPartition{Topic: &topic, Partition: confluent.PartitionAny},
-			Key:            []byte(m.Key), Value: m.Payload,
-		}, reports)
-		if err != nil {
-			return err
-		}
-	}
-	for range msgs {
-		if m := (<-reports).(*confluent.Message); m.TopicPartition.Error != nil {
-			return m.TopicPartition.Error
-		}
-	}
-	return nil
+	return rawProduce(p, topic, msgs, nil)
 }
 
 // rawPublishCE is rawPublish with the five CloudEvents headers every
 // eventbus record carries, to tell the wire format's cost from the
 // driver's.
 func rawPublishCE(p *confluent.Producer, topic string, msgs []*bus.Message) error {
-	reports := make(chan confluent.Event, len(msgs))
 	now := []byte(time.Now().Format(time.RFC3339Nano))
+	return rawProduce(p, topic, msgs, func(i int) []confluent.Header {
+		return []confluent.Header{
+			{Key: "ce_specversion", Value: []byte("1.0")},
+			{Key: "ce_id", Value: fmt.Appendf(nil, "01a2006b-a1a2-76dd-92e8-%012d", i)},
+			{Key: "ce_time", Value: now},
+			{Key: "ce_type", Value: []byte("eventbus.message")},
+			{Key: "ce_source", Value: []byte("eventbus")},
+		}
+	})
+}
+
+func rawProduce(p *confluent.Producer, topic string, msgs []*bus.Message, headers func(i int) []confluent.Header) error {
+	reports := make(chan confluent.Event, len(msgs))
 	for i, m := range msgs {
-		err := p.Produce(&confluent.Message{
+		km := &confluent.Message{
 			TopicPartition: confluent.TopicPartition{Topic: &topic, Partition: confluent.PartitionAny},
 			Key:            []byte(m.Key), Value: m.Payload,
-			Headers: []confluent.Header{
-				{Key: "ce_specversion", Value: []byte("1.0")},
-				{Key: "ce_id", Value: fmt.Appendf(nil, "01a2006b-a1a2-76dd-92e8-%012d", i)},
-				{Key: "ce_time", Value: now},
-				{Key: "ce_type", Value: []byte("eventbus.message")},
-				{Key: "ce_source", Value: []byte("eventbus")},
-			},
-		}, reports)
-		if err != nil {
+		}
+		if headers != nil {
+			km.Headers = headers(i)
+		}
+		if err := p.Produce(km, reports); err != nil {
 			return err
 		}
 	}

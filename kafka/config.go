@@ -3,7 +3,6 @@ package kafka
 import (
 	"fmt"
 	"maps"
-	"strconv"
 	"strings"
 	"time"
 
@@ -226,5 +225,3 @@ func (c *config) consumerConfig(group string, ephemeral bool) *kafka.ConfigMap {
 
 // redacted names the brokers without user info or parameters.
 func (c *config) redacted() string { return "kafka://" + c.brokers }
-
-func itoa(n int32) string { return strconv.Itoa(int(n)) }

@@ -113,3 +113,35 @@ func TestURLErrors(t *testing.T) {
 	assert.NotContains(t, err.Error(), "s3cret")
 	assert.True(t, errors.Is(err, bus.ErrInvalidURL))
 }
+
+func TestLargeMessageMock(t *testing.T) {
+	be, _ := mockBackend(t)
+	testLargeMessage(t, be)
+}
+
+func TestLargeMessageReal(t *testing.T) {
+	testLargeMessage(t, realBackend(t))
+}
+
+// testLargeMessage sends a 1 MiB payload with headers, which the default
+// max_message_bytes admits.
+func testLargeMessage(t *testing.T, be backend) {
+	ctx := context.Background()
+	eb := be.open(t)
+	topic := be.topic(t, 1)
+	c := newCollector(1)
+	sub, err := eb.Subscribe(ctx, topic, c.handle, bus.Group("g"))
+	require.NoError(t, err)
+	defer sub.Close(ctx)
+	payload := make([]byte, 1<<20)
+	for i := range payload {
+		payload[i] = byte(i)
+	}
+	require.NoError(t, eb.Publish(ctx, topic, &bus.Message{Payload: payload, Header: map[string]string{"h": "v"}}))
+	got := c.await(t, 1, 30*time.Second)[0]
+	assert.Equal(t, payload, got.Payload)
+	assert.Equal(t, "v", got.Header["h"])
+
+	tooLarge := &bus.Message{Payload: make([]byte, 5<<20)}
+	require.ErrorIs(t, eb.Publish(ctx, topic, tooLarge), bus.ErrMessageTooLarge)
+}

@@ -182,6 +182,8 @@ configure_pulsar() {
     cat "$CONFIG/standalone.conf"
     printf '\n# Appended by scripts/brokers.sh\n'
     printf 'brokerServicePort=%s\nwebServicePort=%s\n' "$PULSAR_PORT" "$PULSAR_HTTP_PORT"
+    # The bookie binds all interfaces unless given the loopback one by name.
+    if [[ -e /sys/class/net/lo ]]; then printf 'listeningInterface=lo\n'; fi
   } >"$dir/standalone.conf"
   printf '%s\n' "$PULSAR_BOOKIE_PORT" >"$dir/bookie-port"
   printf 'EVENTBUS_TEST_PULSAR=pulsar://127.0.0.1:%s\nEVENTBUS_TEST_PULSAR_ADMIN=http://127.0.0.1:%s\n' \
@@ -371,32 +373,37 @@ cmd_env() {
   return 0
 }
 
+# Brokers that `run` started and must stop. Global: the EXIT trap runs after
+# the function's locals are gone.
+RUN_STARTED=()
+
 cmd_run() {
   local which=all
   if [[ ${1:-} != -- ]]; then which=${1:-all}; shift || true; fi
   [[ ${1:-} == -- ]] || die "usage: scripts/brokers.sh run [kafka|pulsar|all] -- command [args...]"
   shift
-  local names name started=()
+  local names name
   read -ra names <<<"$(brokers_of "$which")"
   for name in "${names[@]}"; do
-    running "$name" >/dev/null || started+=("$name")
+    if running "$name" >/dev/null; then
+      # Someone started it with `make brokers-up`: it keeps running for them.
+      log "$name is already running: leaving it running afterwards"
+    else
+      RUN_STARTED+=("$name")
+    fi
   done
-  # Stop only what this call started: brokers someone started with `make
-  # brokers-up` keep running for them.
-  # shellcheck disable=SC2317,SC2329 # invoked by the trap
-  cleanup() {
-    local status=$? name
-    for name in "${started[@]}"; do locked cmd_down "$name"; done
-    exit "$status"
-  }
-  trap cleanup EXIT
+  trap stop_run_started EXIT
   trap 'exit 130' INT TERM
   locked cmd_up "$which"
   for name in "${names[@]}"; do addresses "$name"; done
-  for name in "${names[@]}"; do
-    [[ " ${started[*]} " == *" $name "* ]] || log "$name was already running: leaving it running afterwards"
-  done
   "$@"
+}
+
+# shellcheck disable=SC2317,SC2329 # invoked by the EXIT trap
+stop_run_started() {
+  local status=$? name
+  for name in "${RUN_STARTED[@]}"; do locked cmd_down "$name"; done
+  exit "$status"
 }
 
 # locked CMD... runs CMD holding a lock, so that two concurrent calls (two

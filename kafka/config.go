@@ -182,11 +182,15 @@ func setIf(m kafka.ConfigMap, key, value string) {
 
 func (c *config) producerConfig() *kafka.ConfigMap {
 	m := kafka.ConfigMap{
-		"acks":                   c.acks,
-		"enable.idempotence":     c.idempotent,
-		"linger.ms":              int(c.linger.Milliseconds()),
-		"compression.type":       c.compression,
-		"message.max.bytes":      c.maxMessageBytes,
+		"acks":               c.acks,
+		"enable.idempotence": c.idempotent,
+		"linger.ms":          int(c.linger.Milliseconds()),
+		"compression.type":   c.compression,
+		"message.max.bytes":  c.maxMessageBytes,
+		// A message larger than batch.size (1 MB by default) next to a
+		// small one in the same partition queue was seen to be lost: the
+		// idempotent producer reported the small one as a duplicate.
+		"batch.size":             c.maxMessageBytes,
 		"message.timeout.ms":     int(c.deliveryTimeout.Milliseconds()),
 		"go.delivery.reports":    true,
 		"go.events.channel.size": 1024,
@@ -211,10 +215,12 @@ func (c *config) consumerConfig(group string, ephemeral bool) *kafka.ConfigMap {
 		"heartbeat.interval.ms": int(min(c.sessionTimeout/10, 500*time.Millisecond).Milliseconds()),
 		// librdkafka's defaults wait up to 1s after a full local queue and
 		// 500ms for a fetch to fill; both throttle a fast handler.
-		"fetch.queue.backoff.ms":   10,
-		"fetch.wait.max.ms":        100,
-		"fetch.max.bytes":          max(52428800, c.maxMessageBytes),
-		"go.events.channel.enable": false,
+		"fetch.queue.backoff.ms": 10,
+		"fetch.wait.max.ms":      100,
+		// A partition's fetch must hold the largest message we publish.
+		"max.partition.fetch.bytes": c.maxMessageBytes,
+		"fetch.max.bytes":           max(52428800, c.maxMessageBytes),
+		"go.events.channel.enable":  false,
 	}
 	if ephemeral {
 		m["auto.offset.reset"] = "latest"

@@ -343,7 +343,7 @@ cmd_restart() {
   local pid
   if pid=$(running "$name"); then
     log "killing $name (pid $pid) with SIGKILL"
-    kill -KILL "$pid"
+    kill -KILL "$pid" 2>/dev/null || true # it may have died on its own meanwhile
     wait_gone "$name"
   fi
   log "starting $name on its existing data"

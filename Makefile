@@ -16,8 +16,13 @@ TEST_TIMEOUT ?= 15m
 
 .PHONY: test unit lint vet fmt staticcheck nocgo smoke bench brokers-up brokers-down brokers-status
 
+# The broker restart tests kill brokers every other package shares, so they
+# run on their own after everything else.
+RESTART_TESTS := ^Test(Kafka|Pulsar)RestartKeepsData$$
+
 test: lint nocgo ## lint, cgo-free build, then all tests (race detector) against real brokers
-	scripts/brokers.sh run all -- $(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./...
+	scripts/brokers.sh run all -- bash -c '$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) -skip "$(RESTART_TESTS)" ./... \
+		&& EVENTBUS_TEST_RESTART=1 $(GO) test -count=1 -timeout $(TEST_TIMEOUT) -run "$(RESTART_TESTS)" -v ./internal/smoke/'
 
 # Broker tests skip without their EVENTBUS_TEST_* variables, also under CI.
 unit: ## all tests that need no broker

@@ -37,10 +37,10 @@ func deadLetterHeader(m *Message, group string, lastErr error, firstFailure, las
 	h[HeaderDeadLetterAttempts] = strconv.Itoa(m.Attempt)
 	h[HeaderDeadLetterTopic] = m.Topic
 	h[HeaderDeadLetterGroup] = group
-	if p := m.delivery.Partition; p >= 0 {
+	if p := m.receipt.Partition; p >= 0 {
 		h[HeaderDeadLetterPartition] = strconv.Itoa(int(p))
 	}
-	if o := m.delivery.Offset; o >= 0 {
+	if o := m.receipt.Offset; o >= 0 {
 		h[HeaderDeadLetterOffset] = strconv.FormatInt(o, 10)
 	}
 	h[HeaderDeadLetterFirstFailure] = firstFailure.UTC().Format(time.RFC3339Nano)

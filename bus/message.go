@@ -32,13 +32,13 @@ type Message struct {
 	// redeliveries, where the backend can tell; set on delivery.
 	Attempt int
 
-	delivery driver.Delivery
+	receipt driver.Receipt
 }
 
 // As sets target to the backend's native message when it can, for what the
 // portable API does not cover: *kafka.Message on kafka://,
 // pulsar.ConsumerMessage on pulsar://. It reports whether it did.
-func (m *Message) As(target any) bool { return setNative(m.delivery.Native, target) }
+func (m *Message) As(target any) bool { return setNative(m.receipt.Native, target) }
 
 // setNative assigns v to *target when target is a non-nil pointer to a type
 // v is assignable to.

@@ -11,7 +11,7 @@ import (
 
 func TestMessageAs(t *testing.T) {
 	native := bytes.NewBufferString("native")
-	m := &Message{delivery: driver.Delivery{Native: native}}
+	m := &Message{receipt: driver.Receipt{Native: native}}
 
 	var buf *bytes.Buffer
 	assert.True(t, m.As(&buf))

@@ -204,15 +204,15 @@ func (s *Subscription) receive(ctx context.Context) {
 
 func (s *Subscription) enqueue(d *driver.Delivery) {
 	m := &Message{
-		ID:       d.ID,
-		Key:      d.Key,
-		Payload:  d.Payload,
-		Header:   d.Header,
-		Time:     d.Time,
-		Topic:    s.topic,
-		Group:    s.cfg.group,
-		Attempt:  max(d.Attempt, 1),
-		delivery: *d,
+		ID:      d.ID,
+		Key:     d.Key,
+		Payload: d.Payload,
+		Header:  d.Header,
+		Time:    d.Time,
+		Topic:   s.topic,
+		Group:   s.cfg.group,
+		Attempt: max(d.Attempt, 1),
+		receipt: d.Receipt,
 	}
 	s.mu.Lock()
 	var q *keyQueue
@@ -255,7 +255,7 @@ func (s *Subscription) run(q *keyQueue) {
 		s.settleHead(q, false, 0)
 		return
 	}
-	m.Attempt = max(m.delivery.Attempt, 1) + q.failures
+	m.Attempt = max(m.receipt.Attempt, 1) + q.failures
 	err := s.invoke(m)
 	if err == nil {
 		s.settleHead(q, true, 0)
@@ -305,11 +305,11 @@ func (s *Subscription) retryNow(q *keyQueue) {
 }
 
 func withdrawn(m *Message) bool {
-	if m.delivery.Withdrawn == nil {
+	if m.receipt.Withdrawn == nil {
 		return false
 	}
 	select {
-	case <-m.delivery.Withdrawn:
+	case <-m.receipt.Withdrawn:
 		return true
 	default:
 		return false
@@ -378,9 +378,9 @@ func (s *Subscription) settleHead(q *keyQueue, ack bool, nackDelay time.Duration
 func (s *Subscription) settle(m *Message, ack bool, nackDelay time.Duration) {
 	var err error
 	if ack {
-		err = s.driverSub.Ack(&m.delivery)
+		err = s.driverSub.Ack(&m.receipt)
 	} else {
-		err = s.driverSub.Nack(&m.delivery, nackDelay)
+		err = s.driverSub.Nack(&m.receipt, nackDelay)
 	}
 	if err != nil {
 		s.logger.Warn("cannot settle message; the backend will redeliver it", "id", m.ID, "ack", ack, "err", err)

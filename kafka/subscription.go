@@ -396,13 +396,15 @@ func (s *subscription) deliver(d *driver.Delivery, q polled) {
 	m, p := q.msg, q.p
 	offset := int64(m.TopicPartition.Offset)
 	*d = driver.Delivery{
-		Message:   driver.Message{Key: string(m.Key), Payload: m.Value, Time: m.Timestamp},
-		Attempt:   1 + p.redelivered[offset],
-		Partition: p.id,
-		Offset:    offset,
-		Withdrawn: p.withdrawn,
-		Handle:    &handle{p: p, offset: offset, gen: p.gen},
-		Native:    m,
+		Message: driver.Message{Key: string(m.Key), Payload: m.Value, Time: m.Timestamp},
+		Receipt: driver.Receipt{
+			Attempt:   1 + p.redelivered[offset],
+			Partition: p.id,
+			Offset:    offset,
+			Withdrawn: p.withdrawn,
+			Handle:    &handle{p: p, offset: offset, gen: p.gen},
+			Native:    m,
+		},
 	}
 	for _, h := range m.Headers {
 		driver.DecodeHeader(&d.Message, h.Key, string(h.Value))
@@ -412,8 +414,8 @@ func (s *subscription) deliver(d *driver.Delivery, q polled) {
 
 // Ack implements driver.Subscription: the offset counts toward the
 // partition's contiguous acked run, which poll stores for commit.
-func (s *subscription) Ack(d *driver.Delivery) error {
-	h := d.Handle.(*handle)
+func (s *subscription) Ack(r *driver.Receipt) error {
+	h := r.Handle.(*handle)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if h.p.settle(h, true) {
@@ -424,8 +426,8 @@ func (s *subscription) Ack(d *driver.Delivery) error {
 
 // Nack implements driver.Subscription: the partition rewinds to its
 // oldest unacked offset after delay, while other partitions keep flowing.
-func (s *subscription) Nack(d *driver.Delivery, delay time.Duration) error {
-	h := d.Handle.(*handle)
+func (s *subscription) Nack(r *driver.Receipt, delay time.Duration) error {
+	h := r.Handle.(*handle)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	p := h.p

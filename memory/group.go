@@ -178,7 +178,7 @@ func (m *member) handOut(d *driver.Delivery, offset int64, attempt int) {
 		b.inFlight++
 		g.busy[msg.Key] = b
 	}
-	*d = driver.Delivery{Message: *msg, Attempt: attempt, Partition: -1, Offset: offset}
+	*d = driver.Delivery{Message: *msg, Receipt: driver.Receipt{Attempt: attempt, Partition: -1, Offset: offset}}
 }
 
 // release forgets an in-flight message of m; t.mu is held.
@@ -200,16 +200,16 @@ func (m *member) release(offset int64) (flight, bool) {
 	return f, true
 }
 
-func (m *member) Ack(d *driver.Delivery) error {
+func (m *member) Ack(r *driver.Receipt) error {
 	t := m.group.topic
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if _, ok := m.release(d.Offset); !ok {
+	if _, ok := m.release(r.Offset); !ok {
 		return errNotHeld
 	}
 	g := m.group
 	low := g.low
-	g.acked(d.Offset)
+	g.acked(r.Offset)
 	// Wake publishers waiting for room once per chunk of acks, not for
 	// each, and subscriptions only when a released key may let pending
 	// messages go.
@@ -222,15 +222,15 @@ func (m *member) Ack(d *driver.Delivery) error {
 	return nil
 }
 
-func (m *member) Nack(d *driver.Delivery, delay time.Duration) error {
+func (m *member) Nack(r *driver.Receipt, delay time.Duration) error {
 	t := m.group.topic
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	f, ok := m.release(d.Offset)
+	f, ok := m.release(r.Offset)
 	if !ok {
 		return errNotHeld
 	}
-	m.group.addPending(pendingEntry{offset: d.Offset, readyAt: time.Now().Add(delay), attempt: f.attempt + 1}, t.at(d.Offset).Key)
+	m.group.addPending(pendingEntry{offset: r.Offset, readyAt: time.Now().Add(delay), attempt: f.attempt + 1}, t.at(r.Offset).Key)
 	t.consumers.wake()
 	return nil
 }

@@ -128,12 +128,14 @@ func (s *subscription) Receive(ctx context.Context, batch []driver.Delivery) (in
 func (s *subscription) fill(d *driver.Delivery, cm pulsar.ConsumerMessage) {
 	msg := cm.Message
 	*d = driver.Delivery{
-		Message:   driver.Message{Key: msg.Key(), Payload: msg.Payload()},
-		Attempt:   int(msg.RedeliveryCount()) + 1,
-		Partition: -1,
-		Offset:    -1,
-		Handle:    msg.ID(),
-		Native:    cm,
+		Message: driver.Message{Key: msg.Key(), Payload: msg.Payload()},
+		Receipt: driver.Receipt{
+			Attempt:   int(msg.RedeliveryCount()) + 1,
+			Partition: -1,
+			Offset:    -1,
+			Handle:    msg.ID(),
+			Native:    cm,
+		},
 	}
 	for k, v := range msg.Properties() {
 		driver.DecodeHeader(&d.Message, k, v)
@@ -151,8 +153,8 @@ func (s *subscription) fill(d *driver.Delivery, cm pulsar.ConsumerMessage) {
 	}
 }
 
-func (s *subscription) Ack(d *driver.Delivery) error {
-	if err := s.consumer.AckID(d.Handle.(pulsar.MessageID)); err != nil {
+func (s *subscription) Ack(r *driver.Receipt) error {
+	if err := s.consumer.AckID(r.Handle.(pulsar.MessageID)); err != nil {
 		return fmt.Errorf("pulsar: ack %s: %w", s.consumer.Subscription(), err)
 	}
 	return nil
@@ -160,8 +162,8 @@ func (s *subscription) Ack(d *driver.Delivery) error {
 
 // Nack asks the broker to redeliver after delay. Redelivery also follows
 // when the consumer closes before the delay is over.
-func (s *subscription) Nack(d *driver.Delivery, delay time.Duration) error {
-	id := d.Handle.(pulsar.MessageID)
+func (s *subscription) Nack(r *driver.Receipt, delay time.Duration) error {
+	id := r.Handle.(pulsar.MessageID)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {

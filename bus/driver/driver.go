@@ -31,13 +31,18 @@ type Message struct {
 	Time    time.Time
 }
 
-// Delivery is a message handed to package bus by a Subscription.
-//
-// Every delivery a driver returns from Receive is settled by exactly one
-// call to Ack or Nack, including deliveries that were withdrawn.
+// Delivery is a message handed to package bus by a Subscription, with the
+// receipt that settles it.
 type Delivery struct {
 	Message
+	Receipt
+}
 
+// Receipt is what a driver needs back to settle a delivery: package bus
+// keeps it beside the message and passes it to Ack or Nack. Every delivery
+// a driver returns from Receive is settled by exactly one call to Ack or
+// Nack, including deliveries that were withdrawn.
+type Receipt struct {
 	// Attempt is 1 on the first delivery and higher on redelivery, where the
 	// backend can tell; 0 means unknown and is treated as 1.
 	Attempt int
@@ -103,10 +108,10 @@ type Subscription interface {
 	// go on.
 	Receive(ctx context.Context, batch []Delivery) (int, error)
 	// Ack settles a delivery as done.
-	Ack(d *Delivery) error
+	Ack(r *Receipt) error
 	// Nack settles a delivery as failed: the backend redelivers it after
 	// delay, never skips it.
-	Nack(d *Delivery, delay time.Duration) error
+	Nack(r *Receipt, delay time.Duration) error
 	// Close stops receiving, commits what was acked and releases the
 	// consumer. Unsettled deliveries are redelivered later.
 	Close(ctx context.Context) error

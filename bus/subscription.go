@@ -1,6 +1,7 @@
 package bus
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -59,6 +60,7 @@ type keyQueue struct {
 	firstFailure time.Time
 	lastErr      error
 	timer        *time.Timer
+	retried      chan struct{} // closed when a backoff watched for withdrawal ends
 }
 
 var keyQueues = sync.Pool{New: func() any { return new(keyQueue) }}
@@ -90,6 +92,15 @@ func (b *Bus) Subscribe(ctx context.Context, topic string, h Handler, opts ...Su
 		return nil, fmt.Errorf("eventbus: subscribe to %q: %w", topic, ErrClosed)
 	}
 
+	deadLetterTopic := ""
+	if cfg.deadLetter {
+		deadLetterTopic = cmp.Or(cfg.deadLetterTopic, DefaultDeadLetterTopic(topic, cfg.group))
+		if ensurer, ok := b.conn.(driver.TopicEnsurer); ok {
+			if err := ensurer.EnsureTopic(ctx, deadLetterTopic); err != nil {
+				return nil, fmt.Errorf("eventbus: subscribe to %q: dead-letter topic %q: %w", topic, deadLetterTopic, err)
+			}
+		}
+	}
 	driverSub, err := b.conn.Subscribe(ctx, topic, driver.SubscribeConfig{Group: cfg.group, Options: cfg.driverOptions})
 	if err != nil {
 		return nil, fmt.Errorf("eventbus: subscribe to %q: %w", topic, err)
@@ -98,25 +109,20 @@ func (b *Bus) Subscribe(ctx context.Context, topic string, h Handler, opts ...Su
 		h = cfg.middleware[i](h)
 	}
 	s := &Subscription{
-		bus:       b,
-		topic:     topic,
-		cfg:       cfg,
-		driverSub: driverSub,
-		handler:   h,
-		logger:    b.logger.With("topic", topic, "group", cfg.group),
-		receiving: make(chan struct{}),
-		keys:      make(map[string]*keyQueue),
-		backoff:   make(map[*keyQueue]struct{}),
-		ready:     make(chan *keyQueue, cfg.maxInFlight),
-		slots:     make(chan struct{}, cfg.maxInFlight),
-		quit:      make(chan struct{}),
-		done:      make(chan struct{}),
-	}
-	if cfg.deadLetter {
-		s.deadLetterTopic = cfg.deadLetterTopic
-		if s.deadLetterTopic == "" {
-			s.deadLetterTopic = DefaultDeadLetterTopic(topic, cfg.group)
-		}
+		bus:             b,
+		topic:           topic,
+		deadLetterTopic: deadLetterTopic,
+		cfg:             cfg,
+		driverSub:       driverSub,
+		handler:         h,
+		logger:          b.logger.With("topic", topic, "group", cfg.group),
+		receiving:       make(chan struct{}),
+		keys:            make(map[string]*keyQueue),
+		backoff:         make(map[*keyQueue]struct{}),
+		ready:           make(chan *keyQueue, cfg.maxInFlight),
+		slots:           make(chan struct{}, cfg.maxInFlight),
+		quit:            make(chan struct{}),
+		done:            make(chan struct{}),
 	}
 	s.handlerCtx, s.cancelHandlers = context.WithCancel(context.WithoutCancel(ctx))
 	receiveCtx, stopReceiving := context.WithCancel(ctx)
@@ -274,7 +280,19 @@ func (s *Subscription) run(q *keyQueue) {
 		delay := s.cfg.retry.backoff(q.failures)
 		s.logger.Debug("handler failed, will retry", "id", m.ID, "key", m.Key, "attempt", m.Attempt, "retry_in", delay, "err", err)
 		s.backoff[q] = struct{}{}
-		q.timer = time.AfterFunc(delay, func() { s.retryNow(q) })
+		q.timer = time.AfterFunc(delay, func() { s.retryNow(q, m) })
+		if w := m.receipt.Withdrawn; w != nil {
+			// A revoked partition waits for its messages: do not make it
+			// wait out the backoff too.
+			q.retried = make(chan struct{})
+			go func(retried <-chan struct{}) {
+				select {
+				case <-w:
+					s.retryNow(q, m)
+				case <-retried:
+				}
+			}(q.retried)
+		}
 		s.mu.Unlock()
 		return
 	}
@@ -293,15 +311,26 @@ func (s *Subscription) run(q *keyQueue) {
 	}
 }
 
-func (s *Subscription) retryNow(q *keyQueue) {
+// retryNow ends the backoff of q, whose head is m, and queues it to run.
+func (s *Subscription) retryNow(q *keyQueue, m *Message) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, waiting := s.backoff[q]; !waiting {
-		return // shutdown took it over
+	if _, waiting := s.backoff[q]; !waiting || q.msgs[0] != m {
+		return // retried already, or shutdown took it over
 	}
-	delete(s.backoff, q)
-	q.timer = nil
+	s.endBackoff(q)
 	s.ready <- q
+}
+
+// endBackoff takes q out of its retry backoff; s.mu is held.
+func (s *Subscription) endBackoff(q *keyQueue) {
+	delete(s.backoff, q)
+	q.timer.Stop()
+	q.timer = nil
+	if q.retried != nil {
+		close(q.retried)
+		q.retried = nil
+	}
 }
 
 func withdrawn(m *Message) bool {
@@ -441,8 +470,7 @@ func (s *Subscription) shutdown(ctx context.Context) {
 	s.stopping = true
 	parked := make([]*keyQueue, 0, len(s.backoff))
 	for q := range s.backoff {
-		q.timer.Stop()
-		delete(s.backoff, q)
+		s.endBackoff(q)
 		parked = append(parked, q)
 	}
 	s.mu.Unlock()

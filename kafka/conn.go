@@ -268,6 +268,10 @@ func (c *conn) metadata(ctx context.Context, topic *string) (*kafka.Metadata, er
 // ensureTopic checks once per topic that it exists, creating it when the
 // URL asks for that. Producers and consumers never auto-create topics, so
 // a missing topic is an error rather than a broker setting's accident.
+// EnsureTopic implements driver.TopicEnsurer: bus checks dead-letter
+// topics with it at Subscribe.
+func (c *conn) EnsureTopic(ctx context.Context, topic string) error { return c.ensureTopic(ctx, topic) }
+
 func (c *conn) ensureTopic(ctx context.Context, topic string) error {
 	c.topicsMu.Lock()
 	known := c.topics[topic]

@@ -94,6 +94,11 @@ func testMissingTopic(t *testing.T, be backend) {
 	_, err = eb.Subscribe(ctx, "no-such-topic", func(context.Context, *bus.Message) error { return nil })
 	require.ErrorIs(t, err, bus.ErrTopicNotFound)
 
+	// A missing dead-letter topic fails Subscribe, not every dead letter.
+	topic := be.topic(t, 1)
+	_, err = eb.Subscribe(ctx, topic, func(context.Context, *bus.Message) error { return nil }, bus.Group("g"), bus.DeadLetter())
+	require.ErrorIs(t, err, bus.ErrTopicNotFound)
+	assert.Contains(t, err.Error(), bus.DefaultDeadLetterTopic(topic, "g"))
 }
 
 func TestURLErrors(t *testing.T) {

@@ -89,6 +89,15 @@ type Conn interface {
 	Close(ctx context.Context) error
 }
 
+// TopicEnsurer is implemented by a Conn whose topics must exist before use.
+// Package bus calls it at Subscribe for the dead-letter topic, so that a
+// missing one fails Subscribe instead of every dead letter later. It returns
+// an error wrapping ErrTopicNotFound when the topic is missing and the
+// driver does not create topics.
+type TopicEnsurer interface {
+	EnsureTopic(ctx context.Context, topic string) error
+}
+
 // SubscribeConfig describes a subscription.
 type SubscribeConfig struct {
 	// Group names a durable consumer group; members of one group share the

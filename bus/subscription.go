@@ -39,7 +39,6 @@ type Subscription struct {
 	backoff  map[*keyQueue]struct{} // queues waiting out a retry backoff
 	ready    chan *keyQueue         // queues whose head message may run
 	slots    chan struct{}          // one per message in flight, bounds fetching
-	quit     chan struct{}          // tells workers to return
 	workers  sync.WaitGroup
 
 	closeOnce sync.Once
@@ -121,7 +120,6 @@ func (b *Bus) Subscribe(ctx context.Context, topic string, h Handler, opts ...Su
 		backoff:         make(map[*keyQueue]struct{}),
 		ready:           make(chan *keyQueue, cfg.maxInFlight),
 		slots:           make(chan struct{}, cfg.maxInFlight),
-		quit:            make(chan struct{}),
 		done:            make(chan struct{}),
 	}
 	s.handlerCtx, s.cancelHandlers = context.WithCancel(context.WithoutCancel(ctx))
@@ -179,15 +177,10 @@ func (s *Subscription) receive(ctx context.Context) {
 			s.stopOnItsOwn()
 			return
 		}
-		n := 1
-		for n < len(batch) {
-			select {
-			case s.slots <- struct{}{}:
-				n++
-				continue
-			default:
-			}
-			break
+		// Only this loop takes slots, so the free ones stay free.
+		n := min(len(batch), 1+cap(s.slots)-len(s.slots))
+		for range n - 1 {
+			s.slots <- struct{}{}
 		}
 		got, err := s.driverSub.Receive(ctx, batch[:n])
 		for range n - got {
@@ -221,6 +214,12 @@ func (s *Subscription) enqueue(d *driver.Delivery) {
 		receipt: d.Receipt,
 	}
 	s.mu.Lock()
+	if s.stopping {
+		// A backend that went on receiving after shutdown began.
+		s.mu.Unlock()
+		s.settle(m, false, 0)
+		return
+	}
 	var q *keyQueue
 	if m.Key != "" {
 		q = s.keys[m.Key]
@@ -242,13 +241,8 @@ func (s *Subscription) enqueue(d *driver.Delivery) {
 }
 
 func (s *Subscription) work() {
-	for {
-		select {
-		case q := <-s.ready:
-			s.run(q)
-		case <-s.quit:
-			return
-		}
+	for q := range s.ready {
+		s.run(q)
 	}
 }
 
@@ -477,6 +471,10 @@ func (s *Subscription) shutdown(ctx context.Context) {
 	for _, q := range parked {
 		s.settleHead(q, false, 0)
 	}
+	// Nothing queues work any more: receiving stopped, backoffs ended,
+	// and settling while stopping takes a key's whole queue. Workers
+	// settle what is left in ready, then return.
+	close(s.ready)
 
 	drained := make(chan struct{})
 	go func() {
@@ -491,7 +489,6 @@ func (s *Subscription) shutdown(ctx context.Context) {
 		s.cancelHandlers()
 		errs = append(errs, fmt.Errorf("handlers still running at the deadline: %w", err))
 	}
-	close(s.quit)
 	if err := s.driverSub.Close(ctx); err != nil {
 		errs = append(errs, err)
 	}

@@ -205,6 +205,15 @@ start_kafka() {
 start_pulsar() {
   local dir=$STATE/pulsar lib
   lib=$(lib_dir pulsar)
+  # Where this start's lines begin in the (appended) log, for pulsar_steady.
+  PULSAR_LOG_FROM=$(($(stat -c %s "$(log_file pulsar)" 2>/dev/null || echo 0) + 1))
+  if [[ -d $dir/data/metadata ]]; then
+    # Existing data, left by a SIGKILL or a crash: drop the dead process's
+    # ephemeral nodes first, or the bookie's registration flaps forever (see
+    # scripts/pulsar/DropEphemeralNodes.java).
+    "$JAVA" -cp "$lib/*" "$ROOT/scripts/pulsar/DropEphemeralNodes.java" "$dir/data/metadata" \
+      >>"$(log_file pulsar)" 2>&1 9>&- || fail pulsar "dropping stale ephemeral nodes from Pulsar's metadata store failed"
+  fi
   launch pulsar "$dir" "${PULSAR_JVM_OPTS[@]}" -cp "$lib/*" -Dlog4j2.configurationFile="$CONFIG/log4j2.xml" \
     org.apache.pulsar.PulsarStandaloneStarter --config "$dir/standalone.conf" \
     --no-functions-worker --no-stream-storage \
@@ -226,7 +235,42 @@ wait_serving() {
   fi
   "$BROKERCHECK" "${args[@]}" -pid "$pid" -timeout "$START_TIMEOUT" 9>&- ||
     fail "$name" "$name (pid $pid) is not serving"
+  if [[ $name == pulsar ]]; then pulsar_steady "$pid"; fi
   log "$name serving (pid $pid, ready after $(since "$start")), log: ${STATE#"$ROOT"/}/$name/$name.log"
+}
+
+# pulsar_steady PID returns once Pulsar passed three checks in a row, a
+# second apart, without its bookie dropping out meanwhile: the admin API lists
+# the bookie, a new topic can be created (a new ledger on the bookie) and the
+# broker's health check produces and consumes. One round trip on an existing
+# topic is not enough: a bookie whose registration flaps serves it now and
+# then, yet fails most new ledgers.
+pulsar_steady() {
+  local pid=$1 admin=${EVENTBUS_TEST_PULSAR_ADMIN%/} bookie deadline ok=0 flaps last=-1 topic err
+  bookie=127.0.0.1:$(<"$STATE/pulsar/bookie-port")
+  deadline=$(($(now_ms) + 60000))
+  command -v curl >/dev/null || die "curl not found: install curl, it checks Pulsar's admin API"
+  while ((ok < 3)); do
+    running pulsar >/dev/null || fail pulsar "pulsar (pid $pid) exited after it served"
+    ((($(now_ms)) < deadline)) ||
+      fail pulsar "pulsar (pid $pid) served once but is not steady: ${err:-its bookie $bookie keeps dropping out}"
+    sleep 1
+    err=
+    flaps=$(tail -c "+${PULSAR_LOG_FROM:-1}" "$(log_file pulsar)" | grep -c "PulsarRegistrationClient - Bookie $bookie deleted") || true
+    topic=persistent/public/default/eventbus-brokercheck-$(now_ms)
+    if ((last >= 0 && flaps != last)); then
+      err="its bookie $bookie dropped out $((flaps - last)) times in a second"
+    elif ! curl -fsS --max-time 10 "$admin/admin/v2/bookies/all" | grep -qF "\"$bookie\""; then
+      err="the admin API does not list the bookie $bookie"
+    elif ! curl -fsS --max-time 20 -X PUT "$admin/admin/v2/$topic" >/dev/null 2>&1; then
+      err="creating the new topic $topic failed"
+    elif ! curl -fsS --max-time 20 "$admin/admin/v2/brokers/health?topicVersion=V2" >/dev/null 2>&1; then
+      err="the broker health check (produce and consume) failed"
+    fi
+    curl -fsS --max-time 10 -X DELETE "$admin/admin/v2/$topic?force=true" >/dev/null 2>&1 || true
+    last=$flaps
+    if [[ -n $err ]]; then ok=0; else ok=$((ok + 1)); fi
+  done
 }
 
 fail() {

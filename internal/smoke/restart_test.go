@@ -2,6 +2,7 @@ package smoke
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"testing"
 	"time"
@@ -85,7 +86,8 @@ func TestPulsarRestartKeepsData(t *testing.T) {
 
 	testbroker.Restart(t, "pulsar")
 
-	consumer, err := pulsarClient(t).Subscribe(pulsar.ConsumerOptions{
+	client = pulsarClient(t)
+	consumer, err := client.Subscribe(pulsar.ConsumerOptions{
 		Topic:                       topic,
 		SubscriptionName:            "smoke",
 		SubscriptionInitialPosition: pulsar.SubscriptionPositionEarliest,
@@ -95,4 +97,26 @@ func TestPulsarRestartKeepsData(t *testing.T) {
 	m, err := consumer.Receive(ctx)
 	require.NoError(t, err)
 	require.Equal(t, "survives", string(m.Payload()))
+
+	// The restarted broker must keep serving, not only replay old data: each
+	// new topic needs a new ledger on the bookie, which fails ("Not enough
+	// non-faulty bookies available") while the bookie's registration flaps.
+	for i := range 10 {
+		newTopic := "persistent://public/default/smoke-restart-new-" + uuid.NewString()
+		consumer, err := client.Subscribe(pulsar.ConsumerOptions{Topic: newTopic, SubscriptionName: "smoke"})
+		require.NoError(t, err, "subscribe to new topic %d after the restart", i)
+		producer, err := client.CreateProducer(pulsar.ProducerOptions{Topic: newTopic})
+		require.NoError(t, err, "create producer on new topic %d after the restart", i)
+		payload := fmt.Sprintf("after restart %d", i)
+		_, err = producer.Send(ctx, &pulsar.ProducerMessage{Payload: []byte(payload)})
+		require.NoError(t, err, "produce to new topic %d after the restart", i)
+		receiveCtx, cancelReceive := context.WithTimeout(ctx, 30*time.Second)
+		m, err := consumer.Receive(receiveCtx)
+		cancelReceive()
+		require.NoError(t, err, "consume from new topic %d after the restart", i)
+		require.Equal(t, payload, string(m.Payload()))
+		producer.Close()
+		consumer.Close()
+		time.Sleep(time.Second)
+	}
 }

@@ -64,7 +64,7 @@ type Options struct {
 // see the same topics and groups.
 type Broker struct {
 	opts   Options
-	mu     sync.Mutex
+	mu     sync.RWMutex
 	topics map[string]*topicLog
 }
 
@@ -108,10 +108,15 @@ func openURL(_ context.Context, cfg driver.OpenConfig) (driver.Conn, error) {
 }
 
 func (b *Broker) topic(name string) *topicLog {
+	b.mu.RLock()
+	t := b.topics[name]
+	b.mu.RUnlock()
+	if t != nil {
+		return t
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	t := b.topics[name]
-	if t == nil {
+	if t = b.topics[name]; t == nil {
 		t = newTopicLog(name, b.opts.Retention)
 		b.topics[name] = t
 	}

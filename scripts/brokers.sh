@@ -14,7 +14,7 @@
 #
 # Ports (all on 127.0.0.1) come from EVENTBUS_KAFKA_PORT (9092),
 # EVENTBUS_KAFKA_SASL_PORT (9093), EVENTBUS_KAFKA_CONTROLLER_PORT (9094),
-# EVENTBUS_PULSAR_PORT (6650), EVENTBUS_PULSAR_HTTP_PORT (8080) and
+# EVENTBUS_KAFKA_TLS_PORT (9095), EVENTBUS_PULSAR_PORT (6650), EVENTBUS_PULSAR_HTTP_PORT (8080) and
 # EVENTBUS_PULSAR_BOOKIE_PORT (3181). Jars are cached in .cache/, data and logs
 # live in .brokers/<broker>/. See docs/CONTRIBUTING-brokers.md.
 set -euo pipefail
@@ -26,6 +26,7 @@ source "$ROOT/scripts/versions.sh"
 KAFKA_PORT=${EVENTBUS_KAFKA_PORT:-9092}
 KAFKA_SASL_PORT=${EVENTBUS_KAFKA_SASL_PORT:-9093}
 KAFKA_CONTROLLER_PORT=${EVENTBUS_KAFKA_CONTROLLER_PORT:-9094}
+KAFKA_TLS_PORT=${EVENTBUS_KAFKA_TLS_PORT:-9095}
 PULSAR_PORT=${EVENTBUS_PULSAR_PORT:-6650}
 PULSAR_HTTP_PORT=${EVENTBUS_PULSAR_HTTP_PORT:-8080}
 PULSAR_BOOKIE_PORT=${EVENTBUS_PULSAR_BOOKIE_PORT:-3181}
@@ -36,6 +37,7 @@ STATE=$ROOT/.brokers
 CONFIG=$ROOT/scripts/config
 BROKERCHECK=$CACHE/bin/brokercheck
 JAVA=${JAVA_HOME:+$JAVA_HOME/bin/}java
+KEYTOOL=${JAVA_HOME:+$JAVA_HOME/bin/}keytool
 
 # Kafka's own scripts default to a 1 GiB heap; Pulsar standalone's to 2 GiB heap
 # and 4 GiB direct memory, far more than tests need on a 2-core CI machine.
@@ -56,6 +58,14 @@ PULSAR_JVM_OPTS=(-Xms256m -Xmx1g -XX:MaxDirectMemorySize=512m -XX:+UseG1GC -XX:+
 
 # Any fixed valid id will do: one cluster per data directory, never shared.
 KAFKA_CLUSTER_ID=ZXZlbnRidXMtdGVzdHMwMQ
+# The test user of the SASL_PLAINTEXT listener: PLAIN in kafka.properties,
+# SCRAM-SHA-256 and SCRAM-SHA-512 credentials added when storage is formatted.
+# internal/testbroker has the same (KafkaSASLUser, KafkaSASLPassword).
+KAFKA_SASL_USER=eventbus
+KAFKA_SASL_PASSWORD=eventbus-secret
+# Protects the throwaway keystores of the TLS listener, generated at each
+# fresh start into .brokers/kafka/tls/ and deleted by `down`.
+KAFKA_TLS_STORE_PASSWORD=eventbus-tls
 
 log() { printf 'brokers: %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
@@ -67,6 +77,7 @@ since() { local ms=$(($(now_ms) - $1)); printf '%d.%01ds' $((ms / 1000)) $((ms %
 
 require_java() {
   command -v "$JAVA" >/dev/null || die "java not found: install a JDK 17 or newer (Debian/Ubuntu: apt-get install openjdk-17-jdk-headless) or set JAVA_HOME"
+  command -v "$KEYTOOL" >/dev/null || die "keytool not found next to java: install a full JDK 17 or newer (Debian/Ubuntu: apt-get install openjdk-17-jdk-headless) or set JAVA_HOME; it makes the Kafka TLS listener's certificates"
   local version major
   version=$("$JAVA" -version 2>&1 | sed -n 's/.*version "\([^"]*\)".*/\1/p' | head -n1)
   major=${version%%[.-]*}
@@ -161,18 +172,55 @@ launch() {
 configure_kafka() {
   local dir=$STATE/kafka
   mkdir -p "$dir/data"
+  make_kafka_tls "$dir/tls"
   # Later keys win in a Java properties file: append what varies per machine.
   {
     cat "$CONFIG/kafka.properties"
     printf '\n# Appended by scripts/brokers.sh\n'
-    printf 'listeners=PLAINTEXT://127.0.0.1:%s,SASL_PLAINTEXT://127.0.0.1:%s,CONTROLLER://127.0.0.1:%s\n' \
-      "$KAFKA_PORT" "$KAFKA_SASL_PORT" "$KAFKA_CONTROLLER_PORT"
-    printf 'advertised.listeners=PLAINTEXT://127.0.0.1:%s,SASL_PLAINTEXT://127.0.0.1:%s\n' "$KAFKA_PORT" "$KAFKA_SASL_PORT"
+    printf 'listeners=PLAINTEXT://127.0.0.1:%s,SASL_PLAINTEXT://127.0.0.1:%s,SSL://127.0.0.1:%s,CONTROLLER://127.0.0.1:%s\n' \
+      "$KAFKA_PORT" "$KAFKA_SASL_PORT" "$KAFKA_TLS_PORT" "$KAFKA_CONTROLLER_PORT"
+    printf 'advertised.listeners=PLAINTEXT://127.0.0.1:%s,SASL_PLAINTEXT://127.0.0.1:%s,SSL://127.0.0.1:%s\n' \
+      "$KAFKA_PORT" "$KAFKA_SASL_PORT" "$KAFKA_TLS_PORT"
     printf 'controller.quorum.voters=1@127.0.0.1:%s\n' "$KAFKA_CONTROLLER_PORT"
     printf 'log.dirs=%s\n' "$dir/data"
+    printf 'listener.name.ssl.ssl.keystore.location=%s\n' "$dir/tls/broker.p12"
+    printf 'listener.name.ssl.ssl.keystore.password=%s\n' "$KAFKA_TLS_STORE_PASSWORD"
+    printf 'listener.name.ssl.ssl.key.password=%s\n' "$KAFKA_TLS_STORE_PASSWORD"
   } >"$dir/server.properties"
   # Record the addresses, so `env` and `restart` use the ports of this start.
-  printf 'EVENTBUS_TEST_KAFKA=127.0.0.1:%s\nEVENTBUS_TEST_KAFKA_SASL=127.0.0.1:%s\n' "$KAFKA_PORT" "$KAFKA_SASL_PORT" >"$dir/addresses"
+  {
+    printf 'EVENTBUS_TEST_KAFKA=127.0.0.1:%s\n' "$KAFKA_PORT"
+    printf 'EVENTBUS_TEST_KAFKA_SASL=127.0.0.1:%s\n' "$KAFKA_SASL_PORT"
+    printf 'EVENTBUS_TEST_KAFKA_TLS=127.0.0.1:%s\n' "$KAFKA_TLS_PORT"
+    printf 'EVENTBUS_TEST_KAFKA_TLS_CA=%s\n' "$dir/tls/ca.pem"
+  } >"$dir/addresses"
+}
+
+# make_kafka_tls DIR creates, with the JDK's keytool only, a throwaway CA
+# (DIR/ca.pem, what clients trust) and the TLS listener's key and certificate
+# signed by it (DIR/broker.p12). The certificate names IP 127.0.0.1 only, no
+# host name, so clients must connect to 127.0.0.1 to pass host name checks.
+# The CA's key goes with DIR when `down` deletes .brokers/kafka.
+make_kafka_tls() {
+  local tls=$1 kt start
+  start=$(now_ms)
+  rm -rf "$tls"
+  mkdir -p "$tls"
+  # Seven short JVM runs: the C1 compiler and serial GC halve each one's time.
+  kt=(-J-XX:TieredStopAtLevel=1 -J-XX:+UseSerialGC -storetype PKCS12 -storepass "$KAFKA_TLS_STORE_PASSWORD" -keypass "$KAFKA_TLS_STORE_PASSWORD" -noprompt)
+  {
+    "$KEYTOOL" -genkeypair -keystore "$tls/ca.p12" "${kt[@]}" -alias ca -keyalg EC -groupname secp256r1 \
+      -dname "CN=eventbus test CA" -ext bc:c -validity 365 &&
+      "$KEYTOOL" -exportcert -keystore "$tls/ca.p12" "${kt[@]}" -alias ca -rfc -file "$tls/ca.pem" &&
+      "$KEYTOOL" -genkeypair -keystore "$tls/broker.p12" "${kt[@]}" -alias broker -keyalg EC -groupname secp256r1 \
+        -dname "CN=eventbus test broker" -validity 365 &&
+      "$KEYTOOL" -certreq -keystore "$tls/broker.p12" "${kt[@]}" -alias broker -file "$tls/broker.csr" &&
+      "$KEYTOOL" -gencert -keystore "$tls/ca.p12" "${kt[@]}" -alias ca -infile "$tls/broker.csr" \
+        -ext san=ip:127.0.0.1 -ext eku=serverAuth -validity 365 -rfc -outfile "$tls/broker.pem" &&
+      "$KEYTOOL" -importcert -keystore "$tls/broker.p12" "${kt[@]}" -alias ca -file "$tls/ca.pem" &&
+      "$KEYTOOL" -importcert -keystore "$tls/broker.p12" "${kt[@]}" -alias broker -file "$tls/broker.pem"
+  } >>"$(log_file kafka)" 2>&1 9>&- || fail kafka "creating the TLS listener's certificates with keytool failed"
+  log "made the Kafka TLS listener's CA and certificate in $(since "$start")"
 }
 
 configure_pulsar() {
@@ -196,8 +244,13 @@ start_kafka() {
   lib=$(lib_dir kafka)
   local java_args=(-cp "$lib/*" -Dlog4j2.configurationFile="$CONFIG/log4j2.xml")
   # KRaft needs formatted storage; --ignore-formatted keeps data on restarts.
+  # The SCRAM credentials live in the metadata log, so they are only added
+  # when storage is formatted: on a fresh start, not on a restart.
   "$JAVA" "${java_args[@]}" kafka.tools.StorageTool format --cluster-id "$KAFKA_CLUSTER_ID" \
-    --config "$dir/server.properties" --ignore-formatted >>"$(log_file kafka)" 2>&1 ||
+    --config "$dir/server.properties" --ignore-formatted \
+    --add-scram "SCRAM-SHA-256=[name=$KAFKA_SASL_USER,password=$KAFKA_SASL_PASSWORD]" \
+    --add-scram "SCRAM-SHA-512=[name=$KAFKA_SASL_USER,password=$KAFKA_SASL_PASSWORD]" \
+    >>"$(log_file kafka)" 2>&1 ||
     fail kafka "formatting Kafka storage failed"
   launch kafka "$dir" "${KAFKA_JVM_OPTS[@]}" "${java_args[@]}" kafka.Kafka "$dir/server.properties"
 }
@@ -230,6 +283,10 @@ wait_serving() {
   addresses "$name"
   if [[ $name == kafka ]]; then
     args=(-kafka "$EVENTBUS_TEST_KAFKA" -kafka-sasl "$EVENTBUS_TEST_KAFKA_SASL")
+    # A broker configured by an older version of this script has no TLS listener.
+    if [[ -n ${EVENTBUS_TEST_KAFKA_TLS:-} ]]; then
+      args+=(-kafka-tls "$EVENTBUS_TEST_KAFKA_TLS" -kafka-tls-ca "$EVENTBUS_TEST_KAFKA_TLS_CA")
+    fi
   else
     args=(-pulsar "$EVENTBUS_TEST_PULSAR" -pulsar-admin "$EVENTBUS_TEST_PULSAR_ADMIN")
   fi
@@ -342,7 +399,7 @@ cmd_up() {
     require_java
     for name in "${to_start[@]}"; do
       case $name in
-        kafka) require_ports_free kafka KAFKA_PORT KAFKA_SASL_PORT KAFKA_CONTROLLER_PORT ;;
+        kafka) require_ports_free kafka KAFKA_PORT KAFKA_SASL_PORT KAFKA_TLS_PORT KAFKA_CONTROLLER_PORT ;;
         pulsar) require_ports_free pulsar PULSAR_PORT PULSAR_HTTP_PORT PULSAR_BOOKIE_PORT ;;
       esac
     done

@@ -5,7 +5,9 @@
 // by scripts/brokers.sh (`make brokers-up`); `make test` starts them and sets:
 //
 //	EVENTBUS_TEST_KAFKA        Kafka PLAINTEXT bootstrap servers, 127.0.0.1:9092
-//	EVENTBUS_TEST_KAFKA_SASL   Kafka SASL_PLAINTEXT (PLAIN) bootstrap servers, 127.0.0.1:9093
+//	EVENTBUS_TEST_KAFKA_SASL   Kafka SASL_PLAINTEXT (PLAIN, SCRAM-SHA-256/512) bootstrap servers, 127.0.0.1:9093
+//	EVENTBUS_TEST_KAFKA_TLS    Kafka SSL bootstrap servers, 127.0.0.1:9095
+//	EVENTBUS_TEST_KAFKA_TLS_CA the CA certificate (PEM file) of the Kafka SSL listener
 //	EVENTBUS_TEST_PULSAR       Pulsar service URL, pulsar://127.0.0.1:6650
 //	EVENTBUS_TEST_PULSAR_ADMIN Pulsar admin URL, http://127.0.0.1:8080
 //
@@ -29,8 +31,9 @@ import (
 	"time"
 )
 
-// The SASL/PLAIN user configured on the Kafka SASL_PLAINTEXT listener
-// (scripts/config/kafka.properties).
+// The SASL user of the Kafka SASL_PLAINTEXT listener, for the PLAIN,
+// SCRAM-SHA-256 and SCRAM-SHA-512 mechanisms (scripts/config/kafka.properties
+// and, for SCRAM, scripts/brokers.sh).
 const (
 	KafkaSASLUser     = "eventbus"
 	KafkaSASLPassword = "eventbus-secret"
@@ -40,6 +43,8 @@ const (
 const (
 	EnvKafka       = "EVENTBUS_TEST_KAFKA"
 	EnvKafkaSASL   = "EVENTBUS_TEST_KAFKA_SASL"
+	EnvKafkaTLS    = "EVENTBUS_TEST_KAFKA_TLS"
+	EnvKafkaTLSCA  = "EVENTBUS_TEST_KAFKA_TLS_CA"
 	EnvPulsar      = "EVENTBUS_TEST_PULSAR"
 	EnvPulsarAdmin = "EVENTBUS_TEST_PULSAR_ADMIN"
 )
@@ -51,10 +56,20 @@ func Kafka(t testing.TB) string {
 }
 
 // KafkaSASL returns the bootstrap servers of the SASL_PLAINTEXT listener, where
-// KafkaSASLUser / KafkaSASLPassword authenticate with the PLAIN mechanism.
+// KafkaSASLUser / KafkaSASLPassword authenticate with the PLAIN, SCRAM-SHA-256
+// or SCRAM-SHA-512 mechanism.
 func KafkaSASL(t testing.TB) string {
 	t.Helper()
 	return lookup(t, EnvKafkaSASL)
+}
+
+// KafkaTLS returns the bootstrap servers of the SSL listener and the CA
+// certificate (PEM file) that signed its certificate. The certificate names
+// the IP address 127.0.0.1 only: a client that checks host names must connect
+// to that address. The listener does not ask for client certificates.
+func KafkaTLS(t testing.TB) (addr, caFile string) {
+	t.Helper()
+	return lookup(t, EnvKafkaTLS), lookup(t, EnvKafkaTLSCA)
 }
 
 // Pulsar returns the Pulsar service URL (pulsar://host:port).

@@ -6,7 +6,8 @@
 //
 // scripts/brokers.sh runs it after starting a broker:
 //
-//	brokercheck -kafka 127.0.0.1:9092 -kafka-sasl 127.0.0.1:9093 -pid 1234
+//	brokercheck -kafka 127.0.0.1:9092 -kafka-sasl 127.0.0.1:9093 \
+//	  -kafka-tls 127.0.0.1:9095 -kafka-tls-ca .brokers/kafka/tls/ca.pem -pid 1234
 //	brokercheck -pulsar pulsar://127.0.0.1:6650 -pulsar-admin http://127.0.0.1:8080
 //
 // With -pid it gives up as soon as that process has exited, so a broker that
@@ -36,7 +37,9 @@ const checkTopic = "eventbus-brokercheck"
 
 func main() {
 	kafkaAddr := flag.String("kafka", "", "Kafka PLAINTEXT bootstrap servers to check")
-	kafkaSASLAddr := flag.String("kafka-sasl", "", "Kafka SASL_PLAINTEXT bootstrap servers to check (test user)")
+	kafkaSASLAddr := flag.String("kafka-sasl", "", "Kafka SASL_PLAINTEXT bootstrap servers to check (test user, PLAIN and SCRAM)")
+	kafkaTLSAddr := flag.String("kafka-tls", "", "Kafka SSL bootstrap servers to check (needs -kafka-tls-ca)")
+	kafkaTLSCA := flag.String("kafka-tls-ca", "", "CA certificate (PEM) of the Kafka SSL listener")
 	pulsarURL := flag.String("pulsar", "", "Pulsar service URL to check (pulsar://host:port)")
 	pulsarAdmin := flag.String("pulsar-admin", "", "Pulsar admin URL to check (http://host:port)")
 	pid := flag.Int("pid", 0, "give up as soon as this process has exited")
@@ -57,13 +60,31 @@ func main() {
 		}})
 	}
 	if *kafkaSASLAddr != "" {
-		checks = append(checks, check{"kafka SASL " + *kafkaSASLAddr, func(ctx context.Context) error {
+		// SCRAM credentials come from the storage format, PLAIN's from the
+		// broker configuration: check every mechanism the tests use.
+		for _, mechanism := range []string{"PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"} {
+			checks = append(checks, check{"kafka SASL " + mechanism + " " + *kafkaSASLAddr, func(ctx context.Context) error {
+				return kafkaRoundTrip(ctx, kafka.ConfigMap{
+					"bootstrap.servers": *kafkaSASLAddr,
+					"security.protocol": "SASL_PLAINTEXT",
+					"sasl.mechanisms":   mechanism,
+					"sasl.username":     testbroker.KafkaSASLUser,
+					"sasl.password":     testbroker.KafkaSASLPassword,
+				})
+			}})
+		}
+	}
+	if *kafkaTLSAddr != "" {
+		if *kafkaTLSCA == "" {
+			fmt.Fprintln(os.Stderr, "brokercheck: -kafka-tls needs -kafka-tls-ca")
+			os.Exit(2)
+		}
+		checks = append(checks, check{"kafka TLS " + *kafkaTLSAddr, func(ctx context.Context) error {
 			return kafkaRoundTrip(ctx, kafka.ConfigMap{
-				"bootstrap.servers": *kafkaSASLAddr,
-				"security.protocol": "SASL_PLAINTEXT",
-				"sasl.mechanisms":   "PLAIN",
-				"sasl.username":     testbroker.KafkaSASLUser,
-				"sasl.password":     testbroker.KafkaSASLPassword,
+				"bootstrap.servers":                     *kafkaTLSAddr,
+				"security.protocol":                     "SSL",
+				"ssl.ca.location":                       *kafkaTLSCA,
+				"ssl.endpoint.identification.algorithm": "https",
 			})
 		}})
 	}
@@ -78,7 +99,7 @@ func main() {
 		}})
 	}
 	if len(checks) == 0 {
-		fmt.Fprintln(os.Stderr, "brokercheck: nothing to check; pass -kafka, -kafka-sasl, -pulsar or -pulsar-admin")
+		fmt.Fprintln(os.Stderr, "brokercheck: nothing to check; pass -kafka, -kafka-sasl, -kafka-tls, -pulsar or -pulsar-admin")
 		os.Exit(2)
 	}
 

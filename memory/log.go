@@ -126,22 +126,24 @@ func (t *topicLog) append(ctx context.Context, msgs []driver.Message) error {
 	return nil
 }
 
-// evict drops the oldest message if every group is done with it and
-// reports whether it did.
+// evict drops the oldest messages every group is done with, at most a
+// 64th of the retention at once so that the check is not made for every
+// message, and reports whether it dropped any.
 func (t *topicLog) evict() bool {
-	low := t.end()
+	low := t.start + int64(max(1, t.retention/64))
 	for _, g := range t.groups {
 		low = min(low, g.lowWater())
 	}
 	for g := range t.readers {
 		low = min(low, g.lowWater())
 	}
-	if low == t.start {
+	if low <= t.start {
 		return false
 	}
-	*t.at(t.start) = driver.Message{}
-	t.start++
-	t.count--
+	for ; t.start < low; t.start++ {
+		*t.at(t.start) = driver.Message{}
+		t.count--
+	}
 	return true
 }
 

@@ -17,9 +17,9 @@
 //	max_message_bytes=4194304  largest payload, key and headers of a message
 //
 // Retention: a topic keeps at most retention messages. To make room, the
-// oldest messages that every group has acknowledged are dropped (all of
-// them while the topic has no group, so a new group then starts at the
-// oldest message kept). When the oldest message is still unacknowledged by
+// oldest messages that every group has acknowledged are dropped, up to a
+// 64th of the retention at a time (while the topic has no group, the oldest
+// messages go regardless, and a new group starts at the oldest one kept). When the oldest message is still unacknowledged by
 // some group, Publish blocks until that group catches up or its ctx is done,
 // and then fails with an error wrapping ErrFull and ctx.Err(): a slow
 // consumer slows producers down rather than losing messages.

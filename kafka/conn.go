@@ -35,7 +35,7 @@ type conn struct {
 	topicsMu sync.Mutex
 	topics   map[string]bool // topics known to exist
 
-	authErr atomic.Pointer[kafka.Error] // the last authentication failure
+	authErr atomic.Pointer[kafka.Error] // the last authentication or TLS handshake failure
 
 	closed    atomic.Bool
 	closeOnce sync.Once
@@ -74,7 +74,8 @@ func Open(ctx context.Context, cfg driver.OpenConfig) (driver.Conn, error) {
 }
 
 // connect waits for cluster metadata, in short steps so that an
-// authentication failure ends the wait at once.
+// authentication failure or a failed TLS handshake (an unverifiable broker
+// certificate, a host name it does not name) ends the wait at once.
 func (c *conn) connect(ctx context.Context) error {
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
@@ -103,7 +104,7 @@ func (c *conn) drainEvents() {
 	for ev := range c.producer.Events() {
 		switch e := ev.(type) {
 		case kafka.Error:
-			if code := e.Code(); code == kafka.ErrAuthentication || code == kafka.ErrSaslAuthenticationFailed {
+			if code := e.Code(); code == kafka.ErrAuthentication || code == kafka.ErrSaslAuthenticationFailed || code == kafka.ErrSsl {
 				c.authErr.Store(&e)
 			}
 			// librdkafka's log lines, forwarded too, already tell of

@@ -56,6 +56,7 @@ type PanicError struct {
 
 func newPanicError(v any) *PanicError { return &PanicError{Value: v, Stack: debug.Stack()} }
 
+// Error gives the panic value and the stack.
 func (e *PanicError) Error() string {
 	return fmt.Sprintf("handler panicked: %v\n%s", e.Value, e.Stack)
 }
@@ -86,6 +87,7 @@ type FailedMessage struct {
 	Err   error
 }
 
+// Error names the topic, counts the failures and details the first three.
 func (e *PublishError) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "eventbus: publish to %q: %d of %d messages failed", e.Topic, len(e.Failed), e.Total)

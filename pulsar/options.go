@@ -25,6 +25,7 @@ const (
 	Exclusive
 )
 
+// String is the type's name, such as "Key_Shared".
 func (t Type) String() string {
 	switch t {
 	case KeyShared:

@@ -141,6 +141,7 @@ type Capabilities struct {
 // entry per published message, nil for those that succeeded.
 type MessageErrors []error
 
+// Error counts the failed messages; the entries say why each failed.
 func (e MessageErrors) Error() string {
 	failed := 0
 	for _, err := range e {

@@ -110,11 +110,14 @@ func benchConcurrent(b *testing.B, publish func(context.Context, *bus.Message) e
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "msgs/s")
 }
 
-// rawProducer is a producer configured like the driver's (idempotent,
-// acks=all, 5ms linger) that has published to topic once.
+// rawProducer is a producer configured like the driver's by default
+// (idempotent, acks=all, 5ms linger, no compression, 4 MiB messages and
+// batches, 2 minutes delivery timeout) that has published to topic once.
 func rawProducer(b *testing.B, servers, topic string) *confluent.Producer {
 	p, err := confluent.NewProducer(&confluent.ConfigMap{
 		"bootstrap.servers": servers, "enable.idempotence": true, "acks": "all", "linger.ms": 5,
+		"compression.type": "none", "message.max.bytes": 4 << 20, "batch.size": 4 << 20,
+		"message.timeout.ms": 120000,
 	})
 	require.NoError(b, err)
 	go func() {

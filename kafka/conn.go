@@ -169,10 +169,9 @@ func (c *conn) Publish(ctx context.Context, topic string, msgs []driver.Message)
 			failed = true
 		}
 	}
-	indexes := make([]int, len(msgs)) // Opaque points here: no boxing per message
-	for i := range msgs {
-		indexes[i] = i
-		km := newRecord(topic, &msgs[i], &indexes[i])
+	records := newRecords(topic, msgs)
+	for i := range records {
+		km := &records[i]
 		for {
 			err := c.producer.Produce(km, reports)
 			if err == nil {
@@ -213,32 +212,61 @@ func (c *conn) Publish(ctx context.Context, topic string, msgs []driver.Message)
 	return nil
 }
 
-// newRecord turns a driver message into a Kafka record: Key to the record
-// key, Time to its timestamp, ID, Time and Header to CloudEvents headers.
-// The header values share one buffer, to spare the garbage collector.
-func newRecord(topic string, m *driver.Message, index *int) *kafka.Message {
-	km := &kafka.Message{
-		TopicPartition: kafka.TopicPartition{Topic: &topic, Partition: kafka.PartitionAny},
-		Value:          m.Payload,
-		Timestamp:      m.Time,
-		Opaque:         index,
-		Headers:        make([]kafka.Header, 0, 5+len(m.Header)),
+// newRecords turns driver messages into Kafka records: Key to the record
+// key, Time to its timestamp, ID, Time and Header to CloudEvents headers;
+// each record's Opaque points to its index in msgs. The records of one
+// call share one array of records, one of headers and one buffer for keys
+// and header values, to spare the garbage collector (Produce copies them
+// into C memory). A time shared by consecutive messages, as Publish's
+// default time is, is formatted once.
+func newRecords(topic string, msgs []driver.Message) []kafka.Message {
+	nHeaders, size := 0, 64
+	for i := range msgs {
+		m := &msgs[i]
+		nHeaders += 5 + len(m.Header)
+		size += len(m.Key) + len(m.ID) + len(driver.SpecVersion) + len(driver.DefaultType) + len(driver.DefaultSource)
+		for _, v := range m.Header {
+			size += len(v)
+		}
 	}
-	size := len(m.Key) + 128
-	for _, v := range m.Header {
-		size += len(v)
-	}
+	records := make([]kafka.Message, len(msgs))
+	indexes := make([]int, len(msgs)) // Opaque points here: no boxing per message
+	headers := make([]kafka.Header, 0, nHeaders)
 	buf := make([]byte, 0, size)
-	if m.Key != "" {
-		buf = append(buf, m.Key...)
-		km.Key = buf[:len(m.Key):len(m.Key)]
-	}
-	driver.EncodeHeaders(m, func(key, value string) {
+	var lastTime time.Time
+	var lastTimeValue []byte
+	add := func(key, value string) {
 		start := len(buf)
 		buf = append(buf, value...)
-		km.Headers = append(km.Headers, kafka.Header{Key: key, Value: buf[start:len(buf):len(buf)]})
-	})
-	return km
+		headers = append(headers, kafka.Header{Key: key, Value: buf[start:len(buf):len(buf)]})
+	}
+	addTime := func(key string, t time.Time) {
+		if lastTimeValue == nil || !t.Equal(lastTime) || t.Location() != lastTime.Location() {
+			start := len(buf)
+			buf = t.AppendFormat(buf, driver.TimeFormat)
+			lastTime, lastTimeValue = t, buf[start:len(buf):len(buf)]
+		}
+		headers = append(headers, kafka.Header{Key: key, Value: lastTimeValue})
+	}
+	for i := range msgs {
+		m := &msgs[i]
+		indexes[i] = i
+		records[i] = kafka.Message{
+			TopicPartition: kafka.TopicPartition{Topic: &topic, Partition: kafka.PartitionAny},
+			Value:          m.Payload,
+			Timestamp:      m.Time,
+			Opaque:         &indexes[i],
+		}
+		if m.Key != "" {
+			start := len(buf)
+			buf = append(buf, m.Key...)
+			records[i].Key = buf[start:len(buf):len(buf)]
+		}
+		start := len(headers)
+		driver.EncodeHeadersTime(m, add, addTime)
+		records[i].Headers = headers[start:len(headers):len(headers)]
+	}
+	return records
 }
 
 // wrapKafkaError maps librdkafka error codes to the driver's sentinels.

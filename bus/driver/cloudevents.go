@@ -23,12 +23,27 @@ const (
 	DefaultSource = "eventbus"
 )
 
+// TimeFormat is the layout of ce_time values.
+const TimeFormat = time.RFC3339Nano
+
 // EncodeHeaders calls add for every wire header of m: the CloudEvents
 // attributes, then m.Header.
 func EncodeHeaders(m *Message, add func(key, value string)) {
+	EncodeHeadersTime(m, add, func(key string, t time.Time) { add(key, t.Format(TimeFormat)) })
+}
+
+// EncodeHeadersTime is EncodeHeaders that leaves formatting ce_time (in
+// TimeFormat) to addTime, so a driver can format it into its own buffer, or
+// once for a batch of messages that share a time.
+func EncodeHeadersTime(m *Message, add func(key, value string), addTime func(key string, t time.Time)) {
 	add(HeaderSpecVersion, SpecVersion)
 	add(HeaderID, m.ID)
-	add(HeaderTime, m.Time.Format(time.RFC3339Nano))
+	addTime(HeaderTime, m.Time)
+	if len(m.Header) == 0 {
+		add(HeaderType, DefaultType)
+		add(HeaderSource, DefaultSource)
+		return
+	}
 	if _, ok := m.Header[HeaderType]; !ok {
 		add(HeaderType, DefaultType)
 	}
@@ -55,7 +70,7 @@ func DecodeHeader(m *Message, key, value string) {
 		m.ID = value
 		return
 	case HeaderTime:
-		if t, err := time.Parse(time.RFC3339Nano, value); err == nil {
+		if t, err := time.Parse(TimeFormat, value); err == nil {
 			m.Time = t
 			return
 		}

@@ -178,28 +178,36 @@ func BenchmarkConsume(b *testing.B) {
 		topic := c.backend.topic(b, 6)
 		prefill(b, c.servers, topic, c.consume)
 		var groups atomic.Int64
-		b.Run(c.name+"/bus", func(b *testing.B) {
-			eb := c.backend.open(b, benchParams...)
-			benchConsume(b, c.consume, func(n int, first, done func()) func() {
-				var count atomic.Int64
-				var once sync.Once
-				sub, err := eb.Subscribe(context.Background(), topic, func(context.Context, *bus.Message) error {
-					once.Do(first)
-					if count.Add(1) == int64(n) {
-						done()
-					}
-					return nil
-				}, bus.Group(fmt.Sprint("bench-bus-", time.Now().UnixNano(), groups.Add(1))), bus.Concurrency(8))
-				require.NoError(b, err)
-				return func() { require.NoError(b, sub.Close(context.Background())) }
+		for _, concurrency := range []int{1, 8} {
+			b.Run(fmt.Sprintf("%s/bus/concurrency=%d", c.name, concurrency), func(b *testing.B) {
+				benchBusConsume(b, c, topic, &groups, concurrency)
 			})
-		})
+		}
 		b.Run(c.name+"/raw", func(b *testing.B) {
 			benchConsume(b, c.consume, func(n int, first, done func()) func() {
 				return rawConsume(b, c.servers, topic, fmt.Sprint("bench-raw-", time.Now().UnixNano(), groups.Add(1)), n, first, done)
 			})
 		})
 	}
+}
+
+// benchBusConsume consumes the prefilled topic through Subscribe with a
+// no-op handler.
+func benchBusConsume(b *testing.B, c benchCluster, topic string, groups *atomic.Int64, concurrency int) {
+	eb := c.backend.open(b, benchParams...)
+	benchConsume(b, c.consume, func(n int, first, done func()) func() {
+		var count atomic.Int64
+		var once sync.Once
+		sub, err := eb.Subscribe(context.Background(), topic, func(context.Context, *bus.Message) error {
+			once.Do(first)
+			if count.Add(1) == int64(n) {
+				done()
+			}
+			return nil
+		}, bus.Group(fmt.Sprint("bench-bus-", time.Now().UnixNano(), groups.Add(1))), bus.Concurrency(concurrency))
+		require.NoError(b, err)
+		return func() { require.NoError(b, sub.Close(context.Background())) }
+	})
 }
 
 // benchConsume times, per iteration, a fresh group reading n messages,

@@ -8,16 +8,17 @@ import (
 )
 
 // RetryPolicy is how a subscription retries a failed handler in process,
-// before the message is dead-lettered or nacked. Retries of one message
-// hold back only messages with the same Key.
+// before the message is dead-lettered. Retries of one message hold back
+// only messages with the same Key.
 type RetryPolicy struct {
 	// MaxAttempts counts handler runs per delivery, the first included;
 	// 1 means no retry.
 	MaxAttempts int
 	// InitialBackoff is the wait before the first retry.
 	InitialBackoff time.Duration
-	// MaxBackoff caps each wait, and is the nack delay once retries are
-	// exhausted without a dead-letter topic.
+	// MaxBackoff caps each wait. Once MaxAttempts are used up and the
+	// subscription has no dead-letter topic, the message keeps running
+	// every MaxBackoff until it succeeds: it is never skipped.
 	MaxBackoff time.Duration
 	// Multiplier grows the wait after each retry: at least 1, or 0 for
 	// the default of 2.
@@ -30,7 +31,8 @@ type RetryPolicy struct {
 }
 
 // DefaultRetryPolicy is 5 attempts, waiting 100ms, 200ms, 400ms and 800ms
-// with 20% jitter, and a 10s nack delay.
+// with 20% jitter; without a dead-letter topic, a message that still
+// fails runs again every 10s.
 func DefaultRetryPolicy() RetryPolicy {
 	return RetryPolicy{
 		MaxAttempts:    5,
@@ -74,11 +76,11 @@ func (p RetryPolicy) backoff(retry int) time.Duration {
 	return time.Duration(d)
 }
 
-// shouldRetry reports whether a delivery that has run attempts times and
-// first failed at firstFailure gets another run.
-func (p RetryPolicy) shouldRetry(err error, attempts int, firstFailure time.Time) bool {
+// shouldRetry reports whether a delivery that has run attempts times, the
+// first failure elapsed ago, gets another run.
+func (p RetryPolicy) shouldRetry(err error, attempts int, elapsed time.Duration) bool {
 	if IsPermanent(err) || attempts >= p.MaxAttempts {
 		return false
 	}
-	return p.MaxElapsed == 0 || time.Since(firstFailure) < p.MaxElapsed
+	return p.MaxElapsed == 0 || elapsed < p.MaxElapsed
 }

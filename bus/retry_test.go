@@ -135,31 +135,30 @@ func TestBackoffJitterStaysWithinBounds(t *testing.T) {
 
 func TestShouldRetry(t *testing.T) {
 	failure := errors.New("transient")
-	now := time.Now()
 	tests := []struct {
-		name         string
-		p            RetryPolicy
-		err          error
-		attempts     int
-		firstFailure time.Time
-		want         bool
+		name     string
+		p        RetryPolicy
+		err      error
+		attempts int
+		elapsed  time.Duration
+		want     bool
 	}{
-		{"transient, attempts left", RetryPolicy{MaxAttempts: 3}, failure, 1, now, true},
-		{"last attempt left", RetryPolicy{MaxAttempts: 3}, failure, 2, now, true},
-		{"attempts used up", RetryPolicy{MaxAttempts: 3}, failure, 3, now, false},
-		{"beyond attempts", RetryPolicy{MaxAttempts: 3}, failure, 4, now, false},
-		{"one attempt means no retry", RetryPolicy{MaxAttempts: 1}, failure, 1, now, false},
-		{"permanent", RetryPolicy{MaxAttempts: 3}, Permanent(failure), 1, now, false},
-		{"wrapped permanent", RetryPolicy{MaxAttempts: 3}, fmt.Errorf("x: %w", Permanent(failure)), 1, now, false},
-		{"decode error from a topic", RetryPolicy{MaxAttempts: 3}, Permanent(fmt.Errorf("%w: bad", ErrDecode)), 1, now, false},
-		{"panic is retried", RetryPolicy{MaxAttempts: 3}, newPanicError("boom"), 1, now, true},
-		{"within MaxElapsed", RetryPolicy{MaxAttempts: 3, MaxElapsed: time.Hour}, failure, 1, now, true},
-		{"past MaxElapsed", RetryPolicy{MaxAttempts: 3, MaxElapsed: time.Second}, failure, 1, now.Add(-2 * time.Second), false},
-		{"no MaxElapsed means no limit", RetryPolicy{MaxAttempts: 3}, failure, 1, now.Add(-24 * time.Hour), true},
+		{"transient, attempts left", RetryPolicy{MaxAttempts: 3}, failure, 1, 0, true},
+		{"last attempt left", RetryPolicy{MaxAttempts: 3}, failure, 2, 0, true},
+		{"attempts used up", RetryPolicy{MaxAttempts: 3}, failure, 3, 0, false},
+		{"beyond attempts", RetryPolicy{MaxAttempts: 3}, failure, 4, 0, false},
+		{"one attempt means no retry", RetryPolicy{MaxAttempts: 1}, failure, 1, 0, false},
+		{"permanent", RetryPolicy{MaxAttempts: 3}, Permanent(failure), 1, 0, false},
+		{"wrapped permanent", RetryPolicy{MaxAttempts: 3}, fmt.Errorf("x: %w", Permanent(failure)), 1, 0, false},
+		{"decode error from a topic", RetryPolicy{MaxAttempts: 3}, Permanent(fmt.Errorf("%w: bad", ErrDecode)), 1, 0, false},
+		{"panic is retried", RetryPolicy{MaxAttempts: 3}, newPanicError("boom"), 1, 0, true},
+		{"within MaxElapsed", RetryPolicy{MaxAttempts: 3, MaxElapsed: time.Hour}, failure, 1, 0, true},
+		{"past MaxElapsed", RetryPolicy{MaxAttempts: 3, MaxElapsed: time.Second}, failure, 1, 2 * time.Second, false},
+		{"no MaxElapsed means no limit", RetryPolicy{MaxAttempts: 3}, failure, 1, 24 * time.Hour, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			assert.Equal(t, tt.want, tt.p.shouldRetry(tt.err, tt.attempts, tt.firstFailure))
+			assert.Equal(t, tt.want, tt.p.shouldRetry(tt.err, tt.attempts, tt.elapsed))
 		})
 	}
 }

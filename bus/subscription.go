@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"slices"
 	"sync"
 	"time"
 
@@ -33,13 +32,16 @@ type Subscription struct {
 	stopReceiving  context.CancelFunc
 	receiving      chan struct{} // closed when the receive loop has returned
 
-	mu       sync.Mutex
-	stopping bool
-	keys     map[string]*keyQueue   // keyed queues with messages in flight
-	backoff  map[*keyQueue]struct{} // queues waiting out a retry backoff
-	ready    chan *keyQueue         // queues whose head message may run
-	slots    chan struct{}          // one per message in flight, bounds fetching
-	workers  sync.WaitGroup
+	inFlight inFlight
+
+	mu        sync.Mutex
+	stopping  bool                   // shutdown began: nothing new is fetched
+	abandoned bool                   // shutdown's deadline passed: nothing more starts
+	keys      map[string]*keyQueue   // keyed queues with messages in flight
+	backoff   map[*keyQueue]struct{} // queues waiting to run their head again
+	ready     chan *keyQueue         // queues whose head may run
+	workers   sync.WaitGroup
+	quit      chan struct{} // closed when workers should return
 
 	closeOnce sync.Once
 	done      chan struct{}
@@ -47,9 +49,58 @@ type Subscription struct {
 	err       error // why the subscription ended on its own, if it did
 }
 
+// inFlight bounds how many received messages are not settled yet: the
+// receive loop acquires a slot per message, settling releases it.
+type inFlight chan struct{}
+
+// acquire takes one slot, waiting for room until ctx is done.
+func (f inFlight) acquire(ctx context.Context) bool {
+	select {
+	case f <- struct{}{}:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// acquireFree takes up to n more slots that are free now, without waiting,
+// and returns how many it took. Only the receive loop acquires, so free
+// slots stay free meanwhile.
+func (f inFlight) acquireFree(n int) int {
+	n = min(n, cap(f)-len(f))
+	for range n {
+		f <- struct{}{}
+	}
+	return n
+}
+
+// release gives back n slots.
+func (f inFlight) release(n int) {
+	for range n {
+		<-f
+	}
+}
+
+// drained is closed once every slot is free, after fetching stopped: by
+// then every received message was settled.
+func (f inFlight) drained() <-chan struct{} {
+	ch := make(chan struct{})
+	go func() {
+		for range cap(f) {
+			f <- struct{}{}
+		}
+		close(ch)
+	}()
+	return ch
+}
+
 // keyQueue holds the in-flight messages of one key in arrival order. Its
-// head is the one running or waiting to retry; the rest wait behind it.
+// head is the one running or waiting to run again; the rest wait behind it.
 // Messages without a key each get a queue of their own.
+//
+// Ownership: msgs, timer and retried are guarded by Subscription.mu. The
+// failure fields belong to whoever runs the head: one worker at a time,
+// handed on through the ready channel or a backoff timer.
 type keyQueue struct {
 	key  string
 	msgs []*Message
@@ -58,8 +109,9 @@ type keyQueue struct {
 	failures     int
 	firstFailure time.Time
 	lastErr      error
-	timer        *time.Timer
-	retried      chan struct{} // closed when a backoff watched for withdrawal ends
+
+	timer   *time.Timer   // ends the head's backoff
+	retried chan struct{} // closed when a backoff watched for withdrawal ends
 }
 
 var keyQueues = sync.Pool{New: func() any { return new(keyQueue) }}
@@ -119,7 +171,8 @@ func (b *Bus) Subscribe(ctx context.Context, topic string, h Handler, opts ...Su
 		keys:            make(map[string]*keyQueue),
 		backoff:         make(map[*keyQueue]struct{}),
 		ready:           make(chan *keyQueue, cfg.maxInFlight),
-		slots:           make(chan struct{}, cfg.maxInFlight),
+		inFlight:        make(inFlight, cfg.maxInFlight),
+		quit:            make(chan struct{}),
 		done:            make(chan struct{}),
 	}
 	s.handlerCtx, s.cancelHandlers = context.WithCancel(context.WithoutCancel(ctx))
@@ -170,22 +223,13 @@ func (s *Subscription) receive(ctx context.Context) {
 	defer close(s.receiving)
 	batch := make([]driver.Delivery, min(s.cfg.maxInFlight, 128))
 	for {
-		// Take one slot, waiting for room, then whatever else is free.
-		select {
-		case s.slots <- struct{}{}:
-		case <-ctx.Done():
+		if !s.inFlight.acquire(ctx) {
 			s.stopOnItsOwn()
 			return
 		}
-		// Only this loop takes slots, so the free ones stay free.
-		n := min(len(batch), 1+cap(s.slots)-len(s.slots))
-		for range n - 1 {
-			s.slots <- struct{}{}
-		}
+		n := 1 + s.inFlight.acquireFree(len(batch)-1)
 		got, err := s.driverSub.Receive(ctx, batch[:n])
-		for range n - got {
-			<-s.slots
-		}
+		s.inFlight.release(n - got)
 		for i := range got {
 			s.enqueue(&batch[i])
 		}
@@ -214,12 +258,7 @@ func (s *Subscription) enqueue(d *driver.Delivery) {
 		receipt: d.Receipt,
 	}
 	s.mu.Lock()
-	if s.stopping {
-		// A backend that went on receiving after shutdown began.
-		s.mu.Unlock()
-		s.settle(m, false, 0)
-		return
-	}
+	defer s.mu.Unlock()
 	var q *keyQueue
 	if m.Key != "" {
 		q = s.keys[m.Key]
@@ -237,105 +276,16 @@ func (s *Subscription) enqueue(d *driver.Delivery) {
 		// least one of the at most maxInFlight messages.
 		s.ready <- q
 	}
-	s.mu.Unlock()
 }
 
 func (s *Subscription) work() {
-	for q := range s.ready {
-		s.run(q)
-	}
-}
-
-// run gives the head of q one handler run and applies the error policy.
-func (s *Subscription) run(q *keyQueue) {
-	s.mu.Lock()
-	m, stopping := q.msgs[0], s.stopping
-	s.mu.Unlock()
-	if stopping || withdrawn(m) {
-		s.settleHead(q, false, 0)
-		return
-	}
-	m.Attempt = max(m.receipt.Attempt, 1) + q.failures
-	err := s.invoke(m)
-	if err == nil {
-		s.settleHead(q, true, 0)
-		return
-	}
-	now := time.Now()
-	q.failures++
-	if q.failures == 1 {
-		q.firstFailure = now
-	}
-	q.lastErr = err
-
-	s.mu.Lock()
-	stopping = s.stopping
-	if !stopping && !withdrawn(m) && s.cfg.retry.shouldRetry(err, q.failures, q.firstFailure) {
-		delay := s.cfg.retry.backoff(q.failures)
-		s.logger.Debug("handler failed, will retry", "id", m.ID, "key", m.Key, "attempt", m.Attempt, "retry_in", delay, "err", err)
-		s.backoff[q] = struct{}{}
-		q.timer = time.AfterFunc(delay, func() { s.retryNow(q, m) })
-		if w := m.receipt.Withdrawn; w != nil {
-			// A revoked partition waits for its messages: do not make it
-			// wait out the backoff too.
-			q.retried = make(chan struct{})
-			go func(retried <-chan struct{}) {
-				select {
-				case <-w:
-					s.retryNow(q, m)
-				case <-retried:
-				}
-			}(q.retried)
+	for {
+		select {
+		case q := <-s.ready:
+			s.run(q)
+		case <-s.quit:
+			return
 		}
-		s.mu.Unlock()
-		return
-	}
-	s.mu.Unlock()
-	switch {
-	case stopping || withdrawn(m):
-		// Shutdown or a revoked partition is never a reason to dead-letter.
-		s.settleHead(q, false, 0)
-	case s.deadLetterTopic != "":
-		s.deadLetter(q, m, now)
-	default:
-		delay := s.cfg.retry.MaxBackoff
-		s.logger.Warn("handler failed and no dead-letter topic is set: message nacked for redelivery",
-			"id", m.ID, "key", m.Key, "attempt", m.Attempt, "redeliver_in", delay, "err", err)
-		s.settleHead(q, false, delay)
-	}
-}
-
-// retryNow ends the backoff of q, whose head is m, and queues it to run.
-func (s *Subscription) retryNow(q *keyQueue, m *Message) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if _, waiting := s.backoff[q]; !waiting || q.msgs[0] != m {
-		return // retried already, or shutdown took it over
-	}
-	s.endBackoff(q)
-	s.ready <- q
-}
-
-// endBackoff takes q out of its retry backoff; s.mu is held.
-func (s *Subscription) endBackoff(q *keyQueue) {
-	delete(s.backoff, q)
-	q.timer.Stop()
-	q.timer = nil
-	if q.retried != nil {
-		close(q.retried)
-		q.retried = nil
-	}
-}
-
-func withdrawn(m *Message) bool {
-	if m.receipt.Withdrawn == nil {
-		return false
-	}
-	select {
-	case <-m.receipt.Withdrawn:
-		return true
-	default:
-		return false
 	}
 }
 
@@ -348,74 +298,13 @@ func (s *Subscription) invoke(m *Message) (err error) {
 	return s.handler(s.handlerCtx, m)
 }
 
-// deadLetter publishes the head of q to the dead-letter topic and acks it
-// once that is durable; if the publish fails, the message is nacked.
-func (s *Subscription) deadLetter(q *keyQueue, m *Message, lastFailure time.Time) {
-	letter := driver.Message{ID: m.ID, Key: m.Key, Payload: m.Payload, Time: m.Time,
-		Header: deadLetterHeader(m, s.cfg.group, q.lastErr, q.firstFailure, lastFailure)}
-	err := s.bus.conn.Publish(s.handlerCtx, s.deadLetterTopic, []driver.Message{letter})
-	if err != nil {
-		delay := s.cfg.retry.MaxBackoff
-		s.logger.Error("cannot publish to the dead-letter topic: message nacked for redelivery",
-			"id", m.ID, "key", m.Key, "dead_letter_topic", s.deadLetterTopic, "redeliver_in", delay, "err", err)
-		s.settleHead(q, false, delay)
-		return
-	}
-	s.logger.Warn("message dead-lettered", "id", m.ID, "key", m.Key, "attempt", m.Attempt,
-		"dead_letter_topic", s.deadLetterTopic, "err", q.lastErr)
-	s.settleHead(q, true, 0)
-}
-
-// settleHead acks or nacks the head of q, then lets the key's next message
-// run. A nack, and any settling during shutdown, also nacks the key's later
-// messages, so the backend redelivers them after the head, in order.
-func (s *Subscription) settleHead(q *keyQueue, ack bool, nackDelay time.Duration) {
-	s.mu.Lock()
-	head := q.msgs[0]
-	var rest []*Message
-	if !ack || s.stopping {
-		rest = slices.Clone(q.msgs[1:])
-	}
-	taken := 1 + len(rest)
-	copy(q.msgs, q.msgs[taken:])
-	clear(q.msgs[len(q.msgs)-taken:])
-	q.msgs = q.msgs[:len(q.msgs)-taken]
-	q.failures, q.firstFailure, q.lastErr = 0, time.Time{}, nil
-	more := len(q.msgs) > 0
-	if more {
-		s.ready <- q
-	} else if q.key != "" {
-		delete(s.keys, q.key)
-	}
-	s.mu.Unlock()
-
-	s.settle(head, ack, nackDelay)
-	for _, m := range rest {
-		s.settle(m, false, nackDelay)
-	}
-	if !more {
-		keyQueues.Put(q)
-	}
-}
-
-func (s *Subscription) settle(m *Message, ack bool, nackDelay time.Duration) {
-	var err error
-	if ack {
-		err = s.driverSub.Ack(&m.receipt)
-	} else {
-		err = s.driverSub.Nack(&m.receipt, nackDelay)
-	}
-	if err != nil {
-		s.logger.Warn("cannot settle message; the backend will redeliver it", "id", m.ID, "ack", ack, "err", err)
-	}
-	<-s.slots
-}
-
-// Close shuts the subscription down: it stops fetching, lets in-flight
-// handlers finish, nacks messages that had not started or were waiting to
-// retry (never dead-lettering them), commits and closes the consumer.
-// Handlers' context is cancelled only when ctx is done. Close is
-// idempotent and returns the shutdown's result.
+// Close shuts the subscription down, duplicating nothing it can finish: it
+// stops fetching, runs every message it had already received (handlers'
+// context is cancelled only when ctx is done), gives back to the backend
+// the messages waiting to retry (never dead-lettering them), then commits,
+// leaves the group and closes the consumer. When ctx ends first, messages
+// that had not started are given back too. Close is idempotent and returns
+// the shutdown's result.
 func (s *Subscription) Close(ctx context.Context) error {
 	s.closeOnce.Do(func() { go s.shutdown(ctx) })
 	if err := await(ctx, s.done); err != nil {
@@ -459,7 +348,10 @@ func (s *Subscription) shutdown(ctx context.Context) {
 	if err := await(ctx, s.receiving); err != nil {
 		errs = append(errs, fmt.Errorf("the backend did not stop receiving: %w", err))
 	}
+	s.driverSub.StopReceiving()
 
+	// Messages waiting to run again are given back now rather than
+	// after their backoff; the rest runs to the end.
 	s.mu.Lock()
 	s.stopping = true
 	parked := make([]*keyQueue, 0, len(s.backoff))
@@ -469,26 +361,19 @@ func (s *Subscription) shutdown(ctx context.Context) {
 	}
 	s.mu.Unlock()
 	for _, q := range parked {
-		s.settleHead(q, false, 0)
+		s.giveBack(q)
 	}
-	// Nothing queues work any more: receiving stopped, backoffs ended,
-	// and settling while stopping takes a key's whole queue. Workers
-	// settle what is left in ready, then return.
-	close(s.ready)
 
-	drained := make(chan struct{})
-	go func() {
-		// Fetching has stopped, so holding every slot means every
-		// received message was settled.
-		for range cap(s.slots) {
-			s.slots <- struct{}{}
-		}
-		close(drained)
-	}()
-	if err := await(ctx, drained); err != nil {
+	if err := await(ctx, s.inFlight.drained()); err != nil {
+		// Whatever has not started is left unsettled: Close gives it
+		// back. Running handlers are told to stop.
+		s.mu.Lock()
+		s.abandoned = true
+		s.mu.Unlock()
 		s.cancelHandlers()
 		errs = append(errs, fmt.Errorf("handlers still running at the deadline: %w", err))
 	}
+	close(s.quit)
 	if err := s.driverSub.Close(ctx); err != nil {
 		errs = append(errs, err)
 	}

@@ -42,6 +42,7 @@ func (c *revokingConn) Receive(ctx context.Context, batch []driver.Delivery) (in
 	<-ctx.Done()
 	return 0, ctx.Err()
 }
+func (c *revokingConn) StopReceiving()            {}
 func (c *revokingConn) Ack(*driver.Receipt) error { c.settled <- "ack"; return nil }
 func (c *revokingConn) Nack(r *driver.Receipt, _ time.Duration) error {
 	c.settled <- "nack"

@@ -1,108 +1,155 @@
 package kafka
 
 import (
+	"slices"
 	"sort"
-	"time"
 )
 
-// partition is one assigned partition of a subscription: which offsets are
-// out with bus, the contiguous acked run to commit, and a pending rewind.
-// A new assignment of the same partition gets a new partition value, so a
-// handler that finishes after its partition was revoked touches nothing.
+// partition is one assigned partition of a subscription. Its offset
+// cursors move forward only:
+//
+//	committed ≤ stored ≤ store ≤ next
+//
+//   - next: the offset after the last one polled; -1 before the first.
+//   - store: everything before it is acked, so it is the offset to commit;
+//     -1 before the first poll.
+//   - stored: store as last handed to librdkafka, which commits it.
+//   - committed: what this subscription last committed itself.
+//
+// Offsets acked beyond store (a failing key holds store back while other
+// keys go on) travel in the commit's metadata, so the partition's next
+// owner skips them instead of handling them again; skip holds those the
+// previous owner left. A new assignment of the same partition gets a new
+// partition value, so a handler that finishes after its partition was
+// revoked touches nothing.
 type partition struct {
 	id int32
 
-	// gen counts rewinds; deliveries of an older gen settle into nothing,
-	// since their offsets are delivered again.
-	gen       uint32
-	withdrawn chan struct{} // closed on revoke and on rewind
-	revoked   bool          // no more deliveries or rewinds
+	withdrawn chan struct{} // closed on revoke
+	revoked   bool          // no more deliveries
 	gone      bool          // settling changes nothing any more
-	pending   []pendingOffset
-	unsettled int // deliveries of the current gen not yet settled
 
-	next      int64 // the offset after the last one queued; -1 unknown
-	store     int64 // the offset to commit: all before it are acked; -1 none
-	stored    int64 // store as last handed to librdkafka
-	committed int64 // stored as last committed by this subscription
+	pending   []pendingOffset // polled offsets from store on, in order
+	unsettled int             // delivered offsets not settled yet
+	attempts  map[int64]int   // offset → times nacked, for Attempt
+	skip      []int64         // acked by the previous owner beyond its commit, ascending
 
-	rewindTo    int64 // -1, or the offset to seek to at rewindAt
-	rewindAt    time.Time
-	paused      bool          // by poll, for backpressure or a rewind
-	redelivered map[int64]int // offset → times it was delivered again
+	next, store, stored, committed int64
+	storedMetadata                 string // the metadata handed over with stored
+
+	paused bool // by poll, for backpressure
 }
 
+// pendingOffset is a polled offset not yet part of the committed prefix.
 type pendingOffset struct {
 	offset int64
 	acked  bool
+	out    bool // delivered to bus and not settled yet
 }
 
 // handle is a delivery's Handle.
 type handle struct {
 	p      *partition
 	offset int64
-	gen    uint32
 }
 
 func newPartition(id int32) *partition {
 	return &partition{
-		id:          id,
-		withdrawn:   make(chan struct{}),
-		next:        -1,
-		store:       -1,
-		stored:      -1,
-		committed:   -1,
-		rewindTo:    -1,
-		redelivered: make(map[int64]int),
+		id:        id,
+		withdrawn: make(chan struct{}),
+		attempts:  make(map[int64]int),
+		next:      -1,
+		store:     -1,
+		stored:    -1,
+		committed: -1,
 	}
 }
 
-// track records a delivery handed to bus; offsets arrive in order.
-func (p *partition) track(offset int64) {
+// resume sets where the previous owner left off: offsets acked beyond its
+// commit, read from the commit's metadata.
+func (p *partition) resume(committed int64, metadata string) {
+	if acked, ok := decodeAcked(committed, metadata); ok {
+		p.skip = acked
+	}
+}
+
+// poll records a polled offset and reports whether it is to be delivered
+// (see handOut):
+// an offset the previous owner acked already counts as acked here too.
+func (p *partition) poll(offset int64) bool {
+	if p.store < 0 {
+		p.store = offset // where this owner starts: all before is done
+	}
+	p.next = offset + 1
+	for len(p.skip) > 0 && p.skip[0] < offset {
+		p.skip = p.skip[1:] // gone from the log, e.g. compacted away
+	}
+	if len(p.skip) > 0 && p.skip[0] == offset {
+		p.skip = p.skip[1:]
+		p.pending = append(p.pending, pendingOffset{offset: offset, acked: true})
+		p.advance()
+		return false
+	}
 	p.pending = append(p.pending, pendingOffset{offset: offset})
-	p.unsettled++
+	return true
 }
 
-// settle records an ack or nack and reports whether it was for a delivery
-// of the current gen. An ack extends the contiguous acked run.
+// handOut marks a polled or nacked offset as delivered to bus.
+func (p *partition) handOut(offset int64) {
+	if i, ok := p.find(offset); ok && !p.pending[i].out && !p.pending[i].acked {
+		p.pending[i].out = true
+		p.unsettled++
+	}
+}
+
+func (p *partition) find(offset int64) (int, bool) {
+	i := sort.Search(len(p.pending), func(i int) bool { return p.pending[i].offset >= offset })
+	return i, i < len(p.pending) && p.pending[i].offset == offset
+}
+
+// settle records an ack or nack of a delivered offset and reports whether
+// the delivery was still out. An ack may extend the acked prefix.
 func (p *partition) settle(h *handle, ack bool) bool {
-	if p.gone || h.gen != p.gen {
+	if p.gone {
 		return false
 	}
-	i := sort.Search(len(p.pending), func(i int) bool { return p.pending[i].offset >= h.offset })
-	if i == len(p.pending) || p.pending[i].offset != h.offset {
+	i, ok := p.find(h.offset)
+	if !ok || !p.pending[i].out {
 		return false
 	}
+	p.pending[i].out = false
 	p.unsettled--
 	if !ack {
+		p.attempts[h.offset]++
 		return true
 	}
 	p.pending[i].acked = true
+	delete(p.attempts, h.offset)
+	p.advance()
+	return true
+}
+
+// advance moves store past the acked prefix of pending.
+func (p *partition) advance() {
 	n := 0
 	for n < len(p.pending) && p.pending[n].acked {
-		delete(p.redelivered, p.pending[n].offset)
 		n++
 	}
 	if n > 0 {
 		p.store = p.pending[n-1].offset + 1
-		p.pending = p.pending[n:]
+		p.pending = slices.Delete(p.pending, 0, n)
 	}
-	return true
 }
 
-// rewind withdraws everything delivered from the oldest unacked offset on
-// and schedules a seek there at at.
-func (p *partition) rewind(at time.Time) {
-	if p.rewindTo >= 0 || len(p.pending) == 0 {
-		return
-	}
-	p.rewindTo, p.rewindAt = p.pending[0].offset, at
+// commitMetadata lists the offsets acked beyond store, this owner's and
+// those it skips, for the next owner.
+func (p *partition) commitMetadata() string {
+	var acked []int64
 	for _, po := range p.pending {
-		p.redelivered[po.offset]++
+		if po.acked {
+			acked = append(acked, po.offset)
+		}
 	}
-	p.pending = p.pending[:0]
-	close(p.withdrawn)
-	p.withdrawn = make(chan struct{})
-	p.gen++
-	p.unsettled = 0
+	acked = append(acked, p.skip...)
+	return encodeAcked(p.store, acked)
 }

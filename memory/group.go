@@ -2,7 +2,6 @@ package memory
 
 import (
 	"context"
-	"errors"
 	"slices"
 	"time"
 
@@ -80,12 +79,11 @@ func (g *group) addPending(e pendingEntry, key string) {
 // member is one subscription in a group.
 type member struct {
 	group   *group
+	stopped bool // StopReceiving was called: Receive returns ErrClosed
 	closed  bool
 	skipped map[string]bool // keys passed over in the current pending scan
 	wake    chan struct{}
 }
-
-var errNotHeld = errors.New("memory: delivery is no longer held by this subscription")
 
 // Receive hands out pending messages that are due, then new ones, keeping
 // per-key order; it waits when there are none.
@@ -94,7 +92,7 @@ func (m *member) Receive(ctx context.Context, batch []driver.Delivery) (int, err
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	for {
-		if m.closed {
+		if m.stopped || m.closed {
 			return 0, driver.ErrClosed
 		}
 		n, nextDue := m.fill(batch)
@@ -205,7 +203,7 @@ func (m *member) Ack(r *driver.Receipt) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if _, ok := m.release(r.Offset); !ok {
-		return errNotHeld
+		return nil // given back at Close; the group redelivers it
 	}
 	g := m.group
 	low := g.low
@@ -228,11 +226,24 @@ func (m *member) Nack(r *driver.Receipt, delay time.Duration) error {
 	defer t.mu.Unlock()
 	f, ok := m.release(r.Offset)
 	if !ok {
-		return errNotHeld
+		return nil // given back at Close; the group redelivers it
 	}
-	m.group.addPending(pendingEntry{offset: r.Offset, readyAt: time.Now().Add(delay), attempt: f.attempt + 1}, t.at(r.Offset).Key)
+	readyAt := time.Now().Add(delay)
+	if m.stopped {
+		readyAt = time.Time{} // for the group's next member, at once
+	}
+	m.group.addPending(pendingEntry{offset: r.Offset, readyAt: readyAt, attempt: f.attempt + 1}, t.at(r.Offset).Key)
 	t.consumers.wake()
 	return nil
+}
+
+// StopReceiving implements driver.Subscription.
+func (m *member) StopReceiving() {
+	t := m.group.topic
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	m.stopped = true
+	t.consumers.wake()
 }
 
 // Close hands m's unsettled messages back to the group for redelivery. An

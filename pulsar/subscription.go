@@ -23,9 +23,10 @@ type subscription struct {
 	partitioned bool
 	closing     chan struct{}
 
-	mu     sync.Mutex
-	closed bool
-	nacks  map[*time.Timer]struct{} // delayed nacks not yet sent
+	mu       sync.Mutex
+	stopping bool                     // StopReceiving was called: Close gives back what is unacked
+	closed   bool
+	nacks    map[*time.Timer]struct{} // delayed nacks not yet sent
 }
 
 func (c *conn) Subscribe(ctx context.Context, topic string, sc driver.SubscribeConfig) (driver.Subscription, error) {
@@ -154,6 +155,12 @@ func (s *subscription) fill(d *driver.Delivery, cm pulsar.ConsumerMessage) {
 }
 
 func (s *subscription) Ack(r *driver.Receipt) error {
+	s.mu.Lock()
+	closed := s.closed
+	s.mu.Unlock()
+	if closed {
+		return nil // the broker redelivers what a closed consumer held
+	}
 	if err := s.consumer.AckID(r.Handle.(pulsar.MessageID)); err != nil {
 		return fmt.Errorf("pulsar: ack %s: %w", s.consumer.Subscription(), err)
 	}
@@ -161,13 +168,14 @@ func (s *subscription) Ack(r *driver.Receipt) error {
 }
 
 // Nack asks the broker to redeliver after delay. Redelivery also follows
-// when the consumer closes before the delay is over.
+// when the consumer closes before the delay is over, so once shutdown has
+// begun Nack leaves the message to Close.
 func (s *subscription) Nack(r *driver.Receipt, delay time.Duration) error {
 	id := r.Handle.(pulsar.MessageID)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.closed {
-		return driver.ErrClosed
+	if s.stopping || s.closed {
+		return nil
 	}
 	if delay <= nackLead {
 		s.consumer.NackID(id)
@@ -184,6 +192,13 @@ func (s *subscription) Nack(r *driver.Receipt, delay time.Duration) error {
 	})
 	s.nacks[timer] = struct{}{}
 	return nil
+}
+
+// StopReceiving implements driver.Subscription.
+func (s *subscription) StopReceiving() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.stopping = true
 }
 
 // Close flushes pending acks and closes the consumer; the broker

@@ -75,7 +75,7 @@ func (s *suite) testRetryHoldsOnlyItsKey(t *testing.T) {
 	assert.Greater(t, slowRuns, 1, "the slow key was retried while the others ran")
 }
 
-func (s *suite) testExhaustedRedelivered(t *testing.T) {
+func (s *suite) testExhaustedRunsAgain(t *testing.T) {
 	b := s.open(t)
 	topic := s.topic(t)
 	var (
@@ -94,15 +94,55 @@ func (s *suite) testExhaustedRedelivered(t *testing.T) {
 		return nil
 	}, group(), fastRetry(2))
 	s.publish(t, b, topic, &bus.Message{Key: "k", Payload: []byte("stubborn")})
-	s.waitClosed(t, done, "a message whose retries ran out to be redelivered")
+	s.waitClosed(t, done, "a message whose retries ran out to run again")
 	mu.Lock()
 	defer mu.Unlock()
-	require.Len(t, attempts, 5, "two runs per delivery, redelivered until it succeeds")
-	assert.Equal(t, []int{1, 2}, attempts[:2])
-	for i := 1; i < len(attempts); i++ {
-		assert.GreaterOrEqual(t, attempts[i], attempts[i-1], "Attempt never goes back: %v", attempts)
+	assert.Equal(t, []int{1, 2, 3, 4, 5}, attempts, "it keeps running, counting its attempts, until it succeeds")
+}
+
+// testFailingKeyHoldsOnlyItsKey: a message that keeps failing, with no
+// dead-letter topic, holds back its own key only. Every other message is
+// handled exactly once, also those in its partition, and the failing
+// key's later messages wait behind it.
+func (s *suite) testFailingKeyHoldsOnlyItsKey(t *testing.T) {
+	for _, concurrency := range []int{1, 8} {
+		t.Run(fmt.Sprintf("Concurrency%d", concurrency), func(t *testing.T) {
+			b := s.open(t)
+			topic := s.topic(t)
+			others, stuck := newRecorder(), newRecorder()
+			s.subscribe(t, b, topic, func(ctx context.Context, m *bus.Message) error {
+				if m.Key == "stuck" {
+					stuck.record(m)
+					if string(m.Payload) == "stuck" {
+						return errTransient
+					}
+					return nil
+				}
+				others.record(m)
+				return nil
+			}, group(), bus.Concurrency(concurrency), fastRetry(2))
+			msgs := []*bus.Message{{Key: "stuck", Payload: []byte("stuck")}}
+			msgs = append(msgs, numbered("other", 60, 6)...)
+			msgs = append(msgs, &bus.Message{Key: "stuck", Payload: []byte("stuck-later")})
+			msgs = append(msgs, numbered("after", 60, 6)...)
+			s.publish(t, b, topic, msgs...)
+			others.waitDistinct(t, s.Timeout, 120)
+			// Let the failing message run a few more times: any
+			// redelivery of other keys would show up meanwhile.
+			stuck.waitFor(t, s.Timeout, "the failing message to run again", func() bool {
+				_, runs := stuck.snapshot()
+				return runs[msgs[0].ID] >= 6
+			})
+			_, runs := others.snapshot()
+			for id, n := range runs {
+				assert.Equal(t, 1, n, "message %s of another key was handled %d times", id, n)
+			}
+			stuckMsgs, _ := stuck.snapshot()
+			for _, m := range stuckMsgs {
+				assert.Equal(t, "stuck", string(m.Payload), "a later message of the failing key ran before it")
+			}
+		})
 	}
-	assert.Greater(t, attempts[len(attempts)-1], 2, "a redelivery counts on: %v", attempts)
 }
 
 // deadLetters subscribes to the dead-letter topic of topic and group.

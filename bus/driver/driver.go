@@ -40,8 +40,9 @@ type Delivery struct {
 
 // Receipt is what a driver needs back to settle a delivery: package bus
 // keeps it beside the message and passes it to Ack or Nack. Every delivery
-// a driver returns from Receive is settled by exactly one call to Ack or
-// Nack, including deliveries that were withdrawn.
+// a driver returns from Receive is settled by at most one call to Ack or
+// Nack; package bus may leave deliveries unsettled only when shutdown's
+// deadline passed, and Close then gives them back to the backend.
 type Receipt struct {
 	// Attempt is 1 on the first delivery and higher on redelivery, where the
 	// backend can tell; 0 means unknown and is treated as 1.
@@ -51,9 +52,9 @@ type Receipt struct {
 	Partition int32
 	Offset    int64
 	// Withdrawn, when not nil, is closed once the backend has taken the
-	// message back (a Kafka partition revoked). Package bus then does not
-	// start its handler, stops retrying it and settles it with Nack, whose
-	// outcome the driver ignores.
+	// message back because this member lost it (a Kafka partition revoked
+	// in a rebalance). Package bus then does not start its handler, stops
+	// retrying it and gives it back with Nack.
 	Withdrawn <-chan struct{}
 	// Handle is the driver's own bookkeeping for Ack and Nack.
 	Handle any
@@ -110,19 +111,36 @@ type SubscribeConfig struct {
 }
 
 // Subscription receives deliveries for one topic and group member.
+//
+// Package bus calls Receive from one goroutine at a time; Ack and Nack may
+// run concurrently with each other and with Receive. Shutdown goes in this
+// order: bus stops calling Receive, calls StopReceiving, settles what it
+// decided to settle (Ack for what its handlers finished, Nack for what it
+// gives back), then calls Close once. Settling a delivery the driver no
+// longer holds (its partition was revoked, or after Close) does nothing and
+// returns nil: the backend redelivers it to whoever holds it now.
 type Subscription interface {
 	// Receive blocks until at least one delivery is available, fills batch
 	// from the start and returns how many it filled. It returns ctx.Err()
 	// when ctx is done and another error only when the subscription cannot
 	// go on.
 	Receive(ctx context.Context, batch []Delivery) (int, error)
-	// Ack settles a delivery as done.
+	// Ack settles a delivery as done. Acks are never undone: once Ack
+	// returned, the backend does not hand the message to the group again,
+	// except after a crash of this process before the ack was committed.
 	Ack(r *Receipt) error
-	// Nack settles a delivery as failed: the backend redelivers it after
-	// delay, never skips it.
+	// Nack gives a delivery back: the backend redelivers it no earlier
+	// than delay from now, and never skips it, without redelivering or
+	// holding back other deliveries. After StopReceiving, a nacked
+	// delivery is left for the group's next member instead.
 	Nack(r *Receipt, delay time.Duration) error
-	// Close stops receiving, commits what was acked and releases the
-	// consumer. Unsettled deliveries are redelivered later.
+	// StopReceiving tells the driver that shutdown has begun, before bus
+	// settles anything for shutdown: it stops fetching, and Ack and Nack
+	// go on working until Close.
+	StopReceiving()
+	// Close commits what was acked, leaves the group and releases the
+	// consumer, within ctx. Unsettled deliveries are redelivered to the
+	// group later.
 	Close(ctx context.Context) error
 }
 

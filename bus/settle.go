@@ -1,0 +1,194 @@
+package bus
+
+import (
+	"time"
+
+	"github.com/eventbus-go/eventbus/bus/driver"
+)
+
+// run gives the head of q one handler run, decides what becomes of it
+// (see decide) and carries that out.
+func (s *Subscription) run(q *keyQueue) {
+	s.mu.Lock()
+	m, abandoned := q.msgs[0], s.abandoned
+	s.mu.Unlock()
+	if abandoned || withdrawn(m) {
+		s.giveBack(q)
+		return
+	}
+	attempt := max(m.receipt.Attempt, 1) + q.failures
+	m.Attempt = attempt
+	err := s.invoke(m)
+	now := time.Now()
+	if err != nil {
+		q.failures++
+		if q.failures == 1 {
+			q.firstFailure = now
+		}
+		q.lastErr = err
+	}
+
+	s.mu.Lock()
+	// Decided under mu, so that shutdown finds a queue that is about to
+	// wait in backoff.
+	v := decide(runResult{err: err, failures: q.failures, firstFailure: q.firstFailure, now: now,
+		stopping: s.stopping, withdrawn: withdrawn(m)}, s.cfg.retry, s.deadLetterTopic != "")
+	if v.action == retry || v.action == hold {
+		s.waitToRun(q, m, v.delay)
+	}
+	s.mu.Unlock()
+
+	// Once q waits in backoff, another worker may run m: only its
+	// immutable fields and the copies above are read from here on.
+	switch v.action {
+	case ack:
+		s.ackHead(q)
+	case retry:
+		s.logger.Debug("handler failed, will retry", "id", m.ID, "key", m.Key, "attempt", attempt, "retry_in", v.delay, "err", err)
+	case hold:
+		s.logger.Warn("handler failed, retries are used up and there is no dead-letter topic: the message will run again",
+			"id", m.ID, "key", m.Key, "attempt", attempt, "retry_in", v.delay, "err", err)
+	case deadLetter:
+		s.deadLetter(q, m, now)
+	case giveBack:
+		s.giveBack(q)
+	}
+}
+
+// waitToRun puts q in backoff until its head m runs again after delay; a
+// withdrawal of m ends the wait early. s.mu is held.
+func (s *Subscription) waitToRun(q *keyQueue, m *Message, delay time.Duration) {
+	s.backoff[q] = struct{}{}
+	q.timer = time.AfterFunc(delay, func() { s.retryNow(q, m) })
+	if w := m.receipt.Withdrawn; w != nil {
+		// A revoked partition waits for its messages: do not make it
+		// wait out the backoff too.
+		q.retried = make(chan struct{})
+		go func(retried <-chan struct{}) {
+			select {
+			case <-w:
+				s.retryNow(q, m)
+			case <-retried:
+			}
+		}(q.retried)
+	}
+}
+
+// retryNow ends the backoff of q, whose head is m, and queues it to run.
+func (s *Subscription) retryNow(q *keyQueue, m *Message) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, waiting := s.backoff[q]; !waiting || q.msgs[0] != m {
+		return // retried already, or shutdown took it over
+	}
+	s.endBackoff(q)
+	s.ready <- q
+}
+
+// endBackoff takes q out of its backoff; s.mu is held.
+func (s *Subscription) endBackoff(q *keyQueue) {
+	delete(s.backoff, q)
+	q.timer.Stop()
+	q.timer = nil
+	if q.retried != nil {
+		close(q.retried)
+		q.retried = nil
+	}
+}
+
+func withdrawn(m *Message) bool {
+	if m.receipt.Withdrawn == nil {
+		return false
+	}
+	select {
+	case <-m.receipt.Withdrawn:
+		return true
+	default:
+		return false
+	}
+}
+
+// deadLetter publishes the head of q to the dead-letter topic and acks it
+// once that is durable. If the publish fails, the message stays and runs
+// again after MaxBackoff.
+func (s *Subscription) deadLetter(q *keyQueue, m *Message, lastFailure time.Time) {
+	letter := driver.Message{ID: m.ID, Key: m.Key, Payload: m.Payload, Time: m.Time,
+		Header: deadLetterHeader(m, s.cfg.group, q.lastErr, q.firstFailure, lastFailure)}
+	if err := s.bus.conn.Publish(s.handlerCtx, s.deadLetterTopic, []driver.Message{letter}); err != nil {
+		delay := s.cfg.retry.MaxBackoff
+		s.logger.Error("cannot publish to the dead-letter topic: the message will run again",
+			"id", m.ID, "key", m.Key, "dead_letter_topic", s.deadLetterTopic, "retry_in", delay, "err", err)
+		s.mu.Lock()
+		if s.stopping {
+			s.mu.Unlock()
+			s.giveBack(q)
+			return
+		}
+		s.waitToRun(q, m, delay)
+		s.mu.Unlock()
+		return
+	}
+	s.logger.Warn("message dead-lettered", "id", m.ID, "key", m.Key, "attempt", m.Attempt,
+		"dead_letter_topic", s.deadLetterTopic, "err", q.lastErr)
+	s.ackHead(q)
+}
+
+// ackHead acks the head of q and lets the key's next message run.
+func (s *Subscription) ackHead(q *keyQueue) {
+	s.mu.Lock()
+	head := q.msgs[0]
+	copy(q.msgs, q.msgs[1:])
+	q.msgs[len(q.msgs)-1] = nil
+	q.msgs = q.msgs[:len(q.msgs)-1]
+	q.failures, q.firstFailure, q.lastErr = 0, time.Time{}, nil
+	more := len(q.msgs) > 0
+	if more {
+		s.ready <- q
+	} else {
+		s.forget(q)
+	}
+	s.mu.Unlock()
+
+	s.settle(head, true)
+	if !more {
+		keyQueues.Put(q)
+	}
+}
+
+// giveBack returns every message of q to the backend, head first, so that
+// it redelivers them in their order.
+func (s *Subscription) giveBack(q *keyQueue) {
+	s.mu.Lock()
+	msgs := q.msgs
+	q.msgs = nil
+	q.failures, q.firstFailure, q.lastErr = 0, time.Time{}, nil
+	s.forget(q)
+	s.mu.Unlock()
+
+	for _, m := range msgs {
+		s.settle(m, false)
+	}
+	clear(msgs)
+	q.msgs = msgs[:0]
+	keyQueues.Put(q)
+}
+
+// forget drops the empty queue q from the key index; s.mu is held.
+func (s *Subscription) forget(q *keyQueue) {
+	if q.key != "" {
+		delete(s.keys, q.key)
+	}
+}
+
+func (s *Subscription) settle(m *Message, ack bool) {
+	var err error
+	if ack {
+		err = s.driverSub.Ack(&m.receipt)
+	} else {
+		err = s.driverSub.Nack(&m.receipt, 0)
+	}
+	if err != nil {
+		s.logger.Warn("cannot settle message; the backend will redeliver it", "id", m.ID, "ack", ack, "err", err)
+	}
+	s.inFlight.release(1)
+}

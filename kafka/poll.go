@@ -1,0 +1,148 @@
+package kafka
+
+import (
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
+)
+
+// pollTimeout bounds each blocking Poll, so Close and backpressure are
+// noticed quickly.
+const pollTimeout = 100 * time.Millisecond
+
+// poll is the consumer's goroutine: it polls, serves rebalances, stores
+// offsets for commit, pauses and resumes partitions, and closes the
+// consumer.
+func (s *subscription) poll() {
+	defer close(s.done)
+	lastMaintain := time.Now()
+	idle := time.NewTimer(time.Hour)
+	idle.Stop()
+	for {
+		select {
+		case <-s.stop:
+			s.close()
+			return
+		default:
+		}
+		if s.backlogged() {
+			// Leave messages in librdkafka's bounded queue until bus
+			// catches up, but still poll now and then for rebalances.
+			idle.Reset(50 * time.Millisecond)
+			select {
+			case <-s.drained:
+			case <-idle.C:
+			case <-s.stop:
+			}
+			idle.Stop()
+		}
+		switch e := s.consumer.Poll(int(pollTimeout.Milliseconds())).(type) {
+		case *kafka.Message:
+			s.accept(e)
+		case kafka.Error:
+			if e.IsFatal() {
+				s.err = fmt.Errorf("kafka: consume %q: %w", s.topic, e)
+				s.logger.Error("kafka: fatal consumer error", "err", e)
+				s.close()
+				return
+			}
+			s.logger.Debug("kafka: consumer error", "err", e)
+		case nil:
+			lastMaintain = time.Time{}
+		}
+		if now := time.Now(); now.Sub(lastMaintain) >= 10*time.Millisecond {
+			s.maintain()
+			lastMaintain = now
+		}
+	}
+}
+
+func (s *subscription) backlogged() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.queue) >= s.limit
+}
+
+// accept queues a polled message unless its partition is gone, the
+// subscription is stopping, the offset was polled before (librdkafka
+// refetches after a pause) or the previous owner acked it already.
+func (s *subscription) accept(m *kafka.Message) {
+	if m.TopicPartition.Error != nil {
+		s.logger.Warn("kafka: consume error", "partition", m.TopicPartition.Partition, "err", m.TopicPartition.Error)
+		return
+	}
+	offset := int64(m.TopicPartition.Offset)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p := s.parts[m.TopicPartition.Partition]
+	if s.stopping || p == nil || offset < p.next || !p.poll(offset) {
+		return
+	}
+	s.queue = append(s.queue, polled{msg: m, p: p})
+	s.wakeReceive()
+}
+
+// maintain stores what was acked for librdkafka's next commit, and pauses
+// partitions while the queue is full and resumes them once it has drained.
+func (s *subscription) maintain() {
+	var store, pause, resume []kafka.TopicPartition
+	s.mu.Lock()
+	// Pausing discards what librdkafka prefetched, so it is the last
+	// resort, for a queue that grew past twice its limit one rebalance
+	// poll at a time.
+	full, low := len(s.queue) >= 2*s.limit, len(s.queue) <= s.limit
+	for _, p := range s.parts {
+		if tp, ok := s.toCommit(p); ok {
+			store = append(store, tp)
+		}
+		tp := kafka.TopicPartition{Topic: &s.topic, Partition: p.id}
+		switch {
+		case full && !p.paused:
+			pause, p.paused = append(pause, tp), true
+		case low && p.paused:
+			resume, p.paused = append(resume, tp), false
+		}
+	}
+	s.mu.Unlock()
+	if len(store) > 0 {
+		if _, err := s.consumer.StoreOffsets(store); err != nil {
+			s.logger.Debug("kafka: store offsets", "partitions", ids(store), "err", err)
+		}
+	}
+	if len(pause) > 0 {
+		if err := s.consumer.Pause(pause); err != nil {
+			s.logger.Warn("kafka: pause", "partitions", ids(pause), "err", err)
+		}
+	}
+	if len(resume) > 0 {
+		if err := s.consumer.Resume(resume); err != nil {
+			s.logger.Warn("kafka: resume", "partitions", ids(resume), "err", err)
+		}
+	}
+}
+
+// close runs on the poll goroutine once bus has settled what it could: it
+// stores what was acked, and closing the consumer revokes its partitions,
+// commits what is stored and leaves the group.
+func (s *subscription) close() {
+	s.maintain()
+	if err := s.consumer.Close(); err != nil {
+		s.logger.Warn("kafka: close consumer", "err", err)
+	}
+	s.mu.Lock()
+	for _, p := range s.parts {
+		p.gone = true
+	}
+	s.mu.Unlock()
+}
+
+func ids(tps []kafka.TopicPartition) []int32 {
+	out := make([]int32, len(tps))
+	for i, tp := range tps {
+		out[i] = tp.Partition
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
+	return out
+}

@@ -8,13 +8,13 @@ import (
 // partition is one assigned partition of a subscription. Its offset
 // cursors move forward only:
 //
-//	committed ≤ stored ≤ store ≤ next
+//		committed ≤ stored ≤ store ≤ next
 //
-//   - next: the offset after the last one polled; -1 before the first.
-//   - store: everything before it is acked, so it is the offset to commit;
-//     -1 before the first poll.
-//   - stored: store as last handed to librdkafka, which commits it.
-//   - committed: what this subscription last committed itself.
+//	  - next: the offset after the last one polled; -1 before the first.
+//	  - store: everything before it is acked, so it is the offset to commit;
+//	    -1 before the first poll.
+//	  - stored: store as last handed to librdkafka, which commits it.
+//	  - committed: what this subscription last committed itself.
 //
 // Offsets acked beyond store (a failing key holds store back while other
 // keys go on) travel in the commit's metadata, so the partition's next

@@ -24,7 +24,7 @@ type subscription struct {
 	closing     chan struct{}
 
 	mu       sync.Mutex
-	stopping bool                     // StopReceiving was called: Close gives back what is unacked
+	stopping bool // StopReceiving was called: Close gives back what is unacked
 	closed   bool
 	nacks    map[*time.Timer]struct{} // delayed nacks not yet sent
 }

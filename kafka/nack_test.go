@@ -3,107 +3,74 @@ package kafka_test
 import (
 	"context"
 	"fmt"
-	"sync"
+	"log/slog"
+	"net/url"
 	"testing"
 	"time"
 
-	confluent "github.com/confluentinc/confluent-kafka-go/v2/kafka"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/eventbus-go/eventbus/bus"
+	"github.com/eventbus-go/eventbus/bus/driver"
+	"github.com/eventbus-go/eventbus/kafka"
 )
 
-func TestNackRewindsOnePartitionMock(t *testing.T) {
+func TestNackRedeliversOnlyItsMessageMock(t *testing.T) {
 	be, _ := mockBackend(t)
-	testNackRewind(t, be)
+	testNackRedeliversOnlyItsMessage(t, be)
 }
 
-func TestNackRewindsOnePartitionReal(t *testing.T) {
-	testNackRewind(t, realBackend(t))
+func TestNackRedeliversOnlyItsMessageReal(t *testing.T) {
+	testNackRedeliversOnlyItsMessage(t, realBackend(t))
 }
 
-// testNackRewind nacks one message with retries exhausted and no dead-
-// letter topic: its partition rewinds to it after the nack delay, while
-// the other partition is handled meanwhile.
-func testNackRewind(t *testing.T, be backend) {
-	ctx := context.Background()
-	topic := be.topic(t, 2)
-	eb := be.open(t)
-	const nackDelay = 1500 * time.Millisecond
-
-	type event struct {
-		partition int32
-		payload   string
-		attempt   int
-	}
-	var (
-		mu     sync.Mutex
-		events []event
-	)
-	redelivered := make(chan struct{})
-	handled := make(chan struct{}, 1000)
-	sub, err := eb.Subscribe(ctx, topic, func(_ context.Context, m *bus.Message) error {
-		var native *confluent.Message
-		if !m.As(&native) {
-			return bus.Permanent(fmt.Errorf("no native message"))
-		}
-		mu.Lock()
-		events = append(events, event{native.TopicPartition.Partition, string(m.Payload), m.Attempt})
-		mu.Unlock()
-		if string(m.Payload) == "fail-me" {
-			if m.Attempt == 1 {
-				return fmt.Errorf("first attempt fails")
-			}
-			close(redelivered)
-		}
-		handled <- struct{}{}
-		return nil
-	}, bus.Group("g"), bus.Concurrency(4),
-		bus.Retry(bus.RetryPolicy{MaxAttempts: 1, MaxBackoff: nackDelay, Multiplier: 1}))
+// testNackRedeliversOnlyItsMessage nacks the first message of a one-
+// partition topic and acks the rest: only the nacked one comes again, no
+// earlier than its delay, and nothing else in the partition is redelivered.
+func testNackRedeliversOnlyItsMessage(t *testing.T, be backend) {
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	topic := be.topic(t, 1)
+	u, err := url.Parse(be.url)
 	require.NoError(t, err)
-	defer sub.Close(ctx)
+	conn, err := kafka.Open(ctx, driver.OpenConfig{URL: u, Logger: slog.Default()})
+	require.NoError(t, err)
+	defer conn.Close(context.Background())
 
-	msgs := []*bus.Message{{Key: "key-0", Payload: []byte("fail-me")}}
-	for i := range 99 {
-		msgs = append(msgs, &bus.Message{Key: fmt.Sprint("key-", i%20), Payload: fmt.Appendf(nil, "m-%d", i)})
+	const n = 50
+	msgs := make([]driver.Message, n)
+	for i := range msgs {
+		msgs[i] = driver.Message{ID: fmt.Sprint("m-", i), Key: fmt.Sprint("key-", i%5), Payload: []byte("x")}
 	}
-	require.NoError(t, eb.Publish(ctx, topic, msgs...))
-	select {
-	case <-redelivered:
-	case <-time.After(time.Minute):
-		t.Fatal("the nacked message was not redelivered")
-	}
+	require.NoError(t, conn.Publish(ctx, topic, msgs))
+	sub, err := conn.Subscribe(ctx, topic, driver.SubscribeConfig{Group: "nack-" + topic})
+	require.NoError(t, err)
+	defer sub.Close(context.Background())
 
-	deadline := time.After(time.Minute)
-	for range len(msgs) {
-		select {
-		case <-handled:
-		case <-deadline:
-			t.Fatal("not every message was handled")
+	const delay = 500 * time.Millisecond
+	var nackedAt time.Time
+	batch := make([]driver.Delivery, 16)
+	for seen := 0; seen < n; {
+		got, err := sub.Receive(ctx, batch)
+		require.NoError(t, err)
+		for _, d := range batch[:got] {
+			seen++
+			require.Equal(t, 1, d.Attempt, "%s is delivered once before the nack", d.ID)
+			if d.ID == "m-0" {
+				require.NoError(t, sub.Nack(&d.Receipt, delay))
+				nackedAt = time.Now()
+				continue
+			}
+			require.NoError(t, sub.Ack(&d.Receipt))
 		}
 	}
-
-	mu.Lock()
-	defer mu.Unlock()
-	failPartition, redelivery := int32(-1), -1
-	for i, e := range events {
-		switch {
-		case e.payload == "fail-me" && e.attempt == 1:
-			failPartition = e.partition
-		case e.payload == "fail-me":
-			assert.Equal(t, 2, e.attempt, "Attempt counts the redelivery")
-			redelivery = i
-		}
-	}
-	require.GreaterOrEqual(t, failPartition, int32(0))
-	require.Positive(t, redelivery)
-	other := 0
-	for i, e := range events {
-		if e.partition != failPartition && e.attempt == 1 {
-			other++
-			assert.Less(t, i, redelivery, "%s on partition %d waited for the rewind of partition %d", e.payload, e.partition, failPartition)
-		}
-	}
-	assert.Positive(t, other, "the other partition has messages")
+	got, err := sub.Receive(ctx, batch)
+	require.NoError(t, err)
+	late := time.Since(nackedAt) - delay
+	require.Equal(t, 1, got, "only the nacked message comes again")
+	assert.Equal(t, "m-0", batch[0].ID)
+	assert.Equal(t, 2, batch[0].Attempt, "Attempt counts the redelivery")
+	assert.GreaterOrEqual(t, late, time.Duration(0), "redelivered before the nack delay ended")
+	t.Logf("redelivered %v after the %v nack delay", late, delay)
+	require.NoError(t, sub.Ack(&batch[0].Receipt))
 }

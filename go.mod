@@ -4,7 +4,7 @@ go 1.26
 
 require (
 	github.com/apache/pulsar-client-go v0.19.0
-	github.com/confluentinc/confluent-kafka-go/v2 v2.11.1
+	github.com/confluentinc/confluent-kafka-go/v2 v2.14.0
 	github.com/google/uuid v1.6.0
 	github.com/stretchr/testify v1.12.1
 	google.golang.org/protobuf v1.36.12

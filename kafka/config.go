@@ -27,6 +27,7 @@ type config struct {
 	compression       string
 	maxMessageBytes   int
 	deliveryTimeout   time.Duration
+	groupProtocol     string
 	sessionTimeout    time.Duration
 	commitInterval    time.Duration
 	revokeTimeout     time.Duration
@@ -67,6 +68,7 @@ func parseConfig(cfg driver.OpenConfig) (*config, error) {
 		compression:       q.Enum("compression", "none", "none", "gzip", "snappy", "lz4", "zstd"),
 		maxMessageBytes:   q.Int("max_message_bytes", 4<<20, 16<<10),
 		deliveryTimeout:   q.Duration("delivery_timeout", 2*time.Minute),
+		groupProtocol:     q.Enum("group_protocol", "classic", "classic", "consumer"),
 		sessionTimeout:    q.Duration("session_timeout", 45*time.Second),
 		commitInterval:    q.Duration("commit_interval", time.Second),
 		revokeTimeout:     q.Duration("revoke_timeout", 10*time.Second),
@@ -203,16 +205,11 @@ func (c *config) producerConfig() *kafka.ConfigMap {
 // ephemeral subscriptions assign partitions themselves and commit nothing.
 func (c *config) consumerConfig(group string, ephemeral bool) *kafka.ConfigMap {
 	m := kafka.ConfigMap{
-		"group.id":                      group,
-		"partition.assignment.strategy": "cooperative-sticky",
-		"enable.auto.offset.store":      false,
-		"enable.auto.commit":            !ephemeral,
-		"auto.commit.interval.ms":       int(c.commitInterval.Milliseconds()),
-		"auto.offset.reset":             "earliest",
-		"session.timeout.ms":            int(c.sessionTimeout.Milliseconds()),
-		// A cooperative rebalance takes two rounds, each started by a
-		// heartbeat: librdkafka's 3s default makes a joining member wait.
-		"heartbeat.interval.ms": int(min(c.sessionTimeout/10, 500*time.Millisecond).Milliseconds()),
+		"group.id":                 group,
+		"enable.auto.offset.store": false,
+		"enable.auto.commit":       !ephemeral,
+		"auto.commit.interval.ms":  int(c.commitInterval.Milliseconds()),
+		"auto.offset.reset":        "earliest",
 		// librdkafka's defaults wait up to 1s after a full local queue and
 		// 500ms for a fetch to fill; both throttle a fast handler.
 		"fetch.queue.backoff.ms": 10,
@@ -221,6 +218,16 @@ func (c *config) consumerConfig(group string, ephemeral bool) *kafka.ConfigMap {
 		"max.partition.fetch.bytes": c.maxMessageBytes,
 		"fetch.max.bytes":           max(52428800, c.maxMessageBytes),
 		"go.events.channel.enable":  false,
+	}
+	if c.groupProtocol == "consumer" {
+		// KIP-848: the broker assigns partitions and times sessions out.
+		m["group.protocol"] = "consumer"
+	} else {
+		m["partition.assignment.strategy"] = "cooperative-sticky"
+		m["session.timeout.ms"] = int(c.sessionTimeout.Milliseconds())
+		// A cooperative rebalance takes two rounds, each started by a
+		// heartbeat: librdkafka's 3s default makes a joining member wait.
+		m["heartbeat.interval.ms"] = int(min(c.sessionTimeout/10, 500*time.Millisecond).Milliseconds())
 	}
 	if ephemeral {
 		m["auto.offset.reset"] = "latest"

@@ -2,6 +2,7 @@ package kafka
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -12,9 +13,28 @@ import (
 // assignAtEnd assigns every partition of the topic at its current end, so
 // an ephemeral subscription sees exactly what is published after Subscribe.
 func (s *subscription) assignAtEnd(ctx context.Context) error {
+	tps, err := s.endOffsets(ctx)
+	for err != nil && isRetriable(err) {
+		// A topic created a moment ago may have no leaders yet.
+		select {
+		case <-time.After(50 * time.Millisecond):
+		case <-ctx.Done():
+			return fmt.Errorf("%w (last: %w)", ctx.Err(), err)
+		}
+		tps, err = s.endOffsets(ctx)
+	}
+	if err != nil {
+		return err
+	}
+	s.assigned(tps)
+	return s.consumer.Assign(tps)
+}
+
+// endOffsets lists every partition of the topic at its end offset.
+func (s *subscription) endOffsets(ctx context.Context) ([]kafka.TopicPartition, error) {
 	md, err := s.conn.metadata(ctx, &s.topic)
 	if err != nil {
-		return fmt.Errorf("metadata: %w", err)
+		return nil, fmt.Errorf("metadata: %w", err)
 	}
 	specs := make(map[kafka.TopicPartition]kafka.OffsetSpec)
 	for _, p := range md.Topics[s.topic].Partitions {
@@ -22,17 +42,30 @@ func (s *subscription) assignAtEnd(ctx context.Context) error {
 	}
 	res, err := s.conn.admin.ListOffsets(ctx, specs)
 	if err != nil {
-		return fmt.Errorf("list end offsets: %w", err)
+		return nil, fmt.Errorf("list end offsets: %w", err)
 	}
 	tps := make([]kafka.TopicPartition, 0, len(res.ResultInfos))
 	for tp, info := range res.ResultInfos {
 		if info.Error.Code() != kafka.ErrNoError {
-			return fmt.Errorf("end offset of partition %d: %w", tp.Partition, info.Error)
+			return nil, fmt.Errorf("end offset of partition %d: %w", tp.Partition, info.Error)
 		}
 		tps = append(tps, kafka.TopicPartition{Topic: &s.topic, Partition: tp.Partition, Offset: info.Offset})
 	}
-	s.assigned(tps)
-	return s.consumer.Assign(tps)
+	return tps, nil
+}
+
+// isRetriable tells errors that go away by themselves, such as those of a
+// partition whose leader is being elected.
+func isRetriable(err error) bool {
+	var kerr kafka.Error
+	if !errors.As(err, &kerr) {
+		return false
+	}
+	switch kerr.Code() {
+	case kafka.ErrNotLeaderForPartition, kafka.ErrLeaderNotAvailable, kafka.ErrUnknownTopicOrPart:
+		return true
+	}
+	return kerr.IsRetriable()
 }
 
 // rebalance serves the group's assignment changes inside Poll and Close.

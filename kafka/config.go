@@ -68,8 +68,8 @@ func parseConfig(cfg driver.OpenConfig) (*config, error) {
 		compression:       q.Enum("compression", "none", "none", "gzip", "snappy", "lz4", "zstd"),
 		maxMessageBytes:   q.Int("max_message_bytes", 4<<20, 16<<10),
 		deliveryTimeout:   q.Duration("delivery_timeout", 2*time.Minute),
-		groupProtocol:     q.Enum("group_protocol", "classic", "classic", "consumer"),
-		sessionTimeout:    q.Duration("session_timeout", 45*time.Second),
+		groupProtocol:     q.Enum("group_protocol", "", "classic", "consumer"),
+		sessionTimeout:    q.Duration("session_timeout", 10*time.Second),
 		commitInterval:    q.Duration("commit_interval", time.Second),
 		revokeTimeout:     q.Duration("revoke_timeout", 10*time.Second),
 		receiveBuffer:     q.Int("receive_buffer", 4096, 1),
@@ -201,9 +201,10 @@ func (c *config) producerConfig() *kafka.ConfigMap {
 	return &m
 }
 
-// consumerConfig is for one subscription. group is the consumer group;
+// consumerConfig is for one subscription. group is the consumer group and
+// protocol its group protocol, "classic" or "consumer" (KIP-848);
 // ephemeral subscriptions assign partitions themselves and commit nothing.
-func (c *config) consumerConfig(group string, ephemeral bool) *kafka.ConfigMap {
+func (c *config) consumerConfig(group, protocol string, ephemeral bool) *kafka.ConfigMap {
 	m := kafka.ConfigMap{
 		"group.id":                 group,
 		"enable.auto.offset.store": false,
@@ -219,7 +220,7 @@ func (c *config) consumerConfig(group string, ephemeral bool) *kafka.ConfigMap {
 		"fetch.max.bytes":           max(52428800, c.maxMessageBytes),
 		"go.events.channel.enable":  false,
 	}
-	if c.groupProtocol == "consumer" {
+	if protocol == "consumer" && !ephemeral {
 		// KIP-848: the broker assigns partitions and times sessions out.
 		m["group.protocol"] = "consumer"
 	} else {

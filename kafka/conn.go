@@ -37,6 +37,9 @@ type conn struct {
 
 	authErr atomic.Pointer[kafka.Error] // the last authentication or TLS handshake failure
 
+	groupProtocolMu sync.Mutex
+	groupProtocol   string // the consumer group protocol, once chosen; see group.go
+
 	closed    atomic.Bool
 	closeOnce sync.Once
 	closeErr  error

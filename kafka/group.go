@@ -5,10 +5,67 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 )
+
+// rebalanceProtocols is the broker setting that lists the consumer group
+// protocols it serves; Kafka 4.0 and later include "consumer" (KIP-848).
+const rebalanceProtocols = "group.coordinator.rebalance.protocols"
+
+// chooseGroupProtocol returns the group_protocol parameter when it was
+// given, else "consumer" (KIP-848) when the broker serves it and "classic"
+// when it does not or cannot say. The answer is kept for the connection.
+func (c *conn) chooseGroupProtocol(ctx context.Context) string {
+	if c.cfg.groupProtocol != "" {
+		return c.cfg.groupProtocol
+	}
+	c.groupProtocolMu.Lock()
+	defer c.groupProtocolMu.Unlock()
+	if c.groupProtocol != "" {
+		return c.groupProtocol
+	}
+	protocols, err := c.brokerConfig(ctx, rebalanceProtocols)
+	switch {
+	case err != nil:
+		// Not cached: the next Subscribe asks again.
+		c.logger.Debug("kafka: cannot read the broker's group protocols; using the classic protocol", "err", err)
+		return "classic"
+	case slices.Contains(strings.Split(protocols, ","), "consumer"):
+		c.groupProtocol = "consumer"
+	default:
+		c.groupProtocol = "classic"
+	}
+	return c.groupProtocol
+}
+
+// brokerConfig reads one setting of a broker of the cluster.
+func (c *conn) brokerConfig(ctx context.Context, name string) (string, error) {
+	md, err := c.metadata(ctx, nil)
+	if err != nil {
+		return "", err
+	}
+	if len(md.Brokers) == 0 {
+		return "", errors.New("the cluster names no broker")
+	}
+	res, err := c.admin.DescribeConfigs(ctx, []kafka.ConfigResource{
+		{Type: kafka.ResourceBroker, Name: strconv.Itoa(int(md.Brokers[0].ID))},
+	})
+	if err != nil {
+		return "", err
+	}
+	if len(res) != 1 || res[0].Error.Code() != kafka.ErrNoError {
+		return "", fmt.Errorf("describe broker %d: %v", md.Brokers[0].ID, res)
+	}
+	entry, ok := res[0].Config[name]
+	if !ok {
+		return "", nil // a broker that predates the setting
+	}
+	return entry.Value, nil
+}
 
 // assignAtEnd assigns every partition of the topic at its current end, so
 // an ephemeral subscription sees exactly what is published after Subscribe.
@@ -72,10 +129,18 @@ func isRetriable(err error) bool {
 func (s *subscription) rebalance(c *kafka.Consumer, ev kafka.Event) error {
 	switch e := ev.(type) {
 	case kafka.AssignedPartitions:
-		s.assigned(s.withCommitted(c, e.Partitions))
+		s.assigned(e.Partitions)
 		if err := c.IncrementalAssign(e.Partitions); err != nil {
 			s.logger.Error("kafka: cannot take assigned partitions", "partitions", ids(e.Partitions), "err", err)
+			return nil
 		}
+		// Hold the partitions until the previous owner's acked offsets
+		// are known; the group's commits cannot be read inside this
+		// callback under every group protocol.
+		if err := c.Pause(e.Partitions); err != nil {
+			s.logger.Debug("kafka: pause new partitions", "partitions", ids(e.Partitions), "err", err)
+		}
+		go s.resumeFromCommits(e.Partitions)
 	case kafka.RevokedPartitions:
 		s.revoke(e.Partitions, c.AssignmentLost())
 		if err := c.IncrementalUnassign(e.Partitions); err != nil {
@@ -85,28 +150,39 @@ func (s *subscription) rebalance(c *kafka.Consumer, ev kafka.Event) error {
 	return nil
 }
 
-// withCommitted looks up the group's commits of newly assigned partitions,
-// whose metadata names the offsets the previous owner acked beyond them.
-// Without it the partitions still start at their commit, and those offsets
-// are handled again.
-func (s *subscription) withCommitted(c *kafka.Consumer, tps []kafka.TopicPartition) []kafka.TopicPartition {
-	committed, err := c.Committed(tps, int(s.conn.cfg.sessionTimeout.Milliseconds()))
-	if err != nil {
+// resumeFromCommits reads the group's commits of newly assigned
+// partitions, whose metadata names the offsets the previous owner acked
+// beyond them, and lets poll resume the partitions. Without it they still
+// start at their commit, and those offsets are handled again.
+func (s *subscription) resumeFromCommits(tps []kafka.TopicPartition) {
+	committed, err := s.consumer.Committed(tps, int(commitsTimeout.Milliseconds()))
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err != nil && !s.stopping {
 		s.logger.Warn("kafka: cannot read the group's commits; offsets acked beyond them will be handled again",
 			"partitions", ids(tps), "err", err)
-		return tps
 	}
-	return committed
+	for _, tp := range committed {
+		if p := s.parts[tp.Partition]; p != nil && p.loading && tp.Metadata != nil && tp.Offset >= 0 {
+			p.resume(int64(tp.Offset), *tp.Metadata)
+		}
+	}
+	for _, tp := range tps {
+		if p := s.parts[tp.Partition]; p != nil {
+			p.loading = false // poll resumes it
+		}
+	}
 }
+
+// commitsTimeout bounds the wait for the group's commits of new partitions.
+const commitsTimeout = 10 * time.Second
 
 func (s *subscription) assigned(tps []kafka.TopicPartition) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, tp := range tps {
 		p := newPartition(tp.Partition)
-		if tp.Metadata != nil && tp.Offset >= 0 {
-			p.resume(int64(tp.Offset), *tp.Metadata)
-		}
+		p.loading, p.paused = !s.ephemeral, !s.ephemeral
 		s.parts[tp.Partition] = p
 	}
 	s.logger.Debug("kafka: partitions assigned", "partitions", ids(tps))

@@ -37,7 +37,8 @@ type partition struct {
 	next, store, stored, committed int64
 	storedMetadata                 string // the metadata handed over with stored
 
-	paused bool // by poll, for backpressure
+	paused  bool // by poll, for backpressure, or while loading
+	loading bool // the previous owner's acked offsets are being read
 }
 
 // pendingOffset is a polled offset not yet part of the committed prefix.
@@ -66,10 +67,11 @@ func newPartition(id int32) *partition {
 }
 
 // resume sets where the previous owner left off: offsets acked beyond its
-// commit, read from the commit's metadata.
+// commit, read from the commit's metadata. Offsets polled already were
+// delivered; only later ones can still be skipped.
 func (p *partition) resume(committed int64, metadata string) {
 	if acked, ok := decodeAcked(committed, metadata); ok {
-		p.skip = acked
+		p.skip = slices.DeleteFunc(acked, func(o int64) bool { return o < p.next })
 	}
 }
 

@@ -101,7 +101,7 @@ func (s *subscription) maintain() {
 		switch {
 		case full && !p.paused:
 			pause, p.paused = append(pause, tp), true
-		case low && p.paused:
+		case low && p.paused && !p.loading:
 			resume, p.paused = append(resume, tp), false
 		}
 	}

@@ -67,7 +67,11 @@ func (c *conn) Subscribe(ctx context.Context, topic string, cfg driver.Subscribe
 	if ephemeral {
 		group = "eventbus-ephemeral-" + uuid.NewString()
 	}
-	consumer, err := kafka.NewConsumer(c.cfg.consumerConfig(group, ephemeral))
+	protocol := "classic"
+	if !ephemeral {
+		protocol = c.chooseGroupProtocol(ctx)
+	}
+	consumer, err := kafka.NewConsumer(c.cfg.consumerConfig(group, protocol, ephemeral))
 	if err != nil {
 		return nil, fmt.Errorf("kafka: subscribe to %q: new consumer: %w", topic, err)
 	}

@@ -14,17 +14,21 @@
 //
 // A Handler returns an error: nil acknowledges the message; an error goes to
 // the subscription's error policy: retries with backoff (Retry), then the
-// dead-letter topic (DeadLetter) or, without one, a nack so the backend
-// redelivers it. Permanent skips the retries; a panic becomes an error.
+// dead-letter topic (DeadLetter) or, without one, another run every
+// MaxBackoff until it succeeds. Permanent skips the retries; a panic becomes
+// an error. The policy is one function (see decide in decide.go): shutdown
+// and a revoked partition never dead-letter, they give the message back.
 //
 // Guarantees, the same on every backend:
 //   - at-least-once: a message is acked only after its handler succeeded or
 //     after it is durably in the dead-letter topic; nothing is skipped;
 //   - per-key order: within a group, messages with the same Key are handled
-//     one at a time in publish order, also with Concurrency(n) > 1;
-//     retries hold back only their own key;
-//   - graceful shutdown: Close stops fetching, lets in-flight handlers
-//     finish, commits, closes consumers, and flushes producers last.
+//     one at a time in publish order, also with Concurrency(n) > 1; a
+//     failing message holds back only its own key;
+//   - graceful shutdown that duplicates nothing it could finish: Close
+//     stops fetching, runs what it had received, gives back what waits to
+//     retry, commits, leaves the group, closes consumers, and flushes
+//     producers last.
 //
 // Typed events go through Topic[T] with a Codec[T] (see package bus/codec).
 // Messages travel in CloudEvents binary mode (ce_* headers).

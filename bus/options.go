@@ -93,7 +93,7 @@ func Use(mw ...Middleware) SubscribeOption {
 }
 
 // Retry sets how a failed handler is retried before the message is dead-
-// lettered or nacked; see RetryPolicy. The default is DefaultRetryPolicy.
+// lettered; see RetryPolicy. The default is DefaultRetryPolicy.
 func Retry(p RetryPolicy) SubscribeOption {
 	return func(c *subscribeConfig) error {
 		if err := p.validate(); err != nil {
@@ -110,8 +110,8 @@ func Retry(p RetryPolicy) SubscribeOption {
 // "<topic>.<group>.dlq" ("<topic>.dlq" without a group) unless
 // DeadLetterTopic names another.
 //
-// Without DeadLetter such a message is nacked and redelivered after the
-// retry policy's MaxBackoff: never skipped.
+// Without DeadLetter such a message stays and runs again every MaxBackoff of
+// the retry policy until it succeeds: never skipped. Only its key waits.
 func DeadLetter() SubscribeOption {
 	return func(c *subscribeConfig) error {
 		c.deadLetter = true

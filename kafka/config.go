@@ -101,6 +101,9 @@ func parseConfig(cfg driver.OpenConfig) (*config, error) {
 	if c.saslMechanism != "" && c.saslUser == "" {
 		return nil, fmt.Errorf("%w: kafka://: sasl_mechanism %s needs a user (kafka://user:password@host or sasl_username)", driver.ErrInvalidURL, c.saslMechanism)
 	}
+	if c.saslMechanism != "" && c.saslPassword == "" {
+		return nil, fmt.Errorf("%w: kafka://: SASL user %q has no password (kafka://user:password@host or sasl_password)", driver.ErrInvalidURL, c.saslUser)
+	}
 	if c.tlsCA != "" || c.tlsCert != "" || c.tlsKey != "" || c.tlsSkipVerify {
 		c.tls = true
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -41,6 +42,9 @@ type conn struct {
 	closeOnce sync.Once
 	closeErr  error
 	drained   sync.WaitGroup // the event and log draining goroutines
+	// calls counts client calls that run beside a ctx which may have
+	// ended: the clients close only after they return.
+	calls sync.WaitGroup
 }
 
 // Open connects to the Kafka cluster named by cfg.URL; bus.Open calls it
@@ -65,6 +69,7 @@ func Open(ctx context.Context, cfg driver.OpenConfig) (driver.Conn, error) {
 	// Fail fast on unreachable brokers and bad credentials rather than on
 	// the first Publish.
 	if err := cn.connect(ctx); err != nil {
+		cn.calls.Wait()
 		cn.admin.Close()
 		producer.Close()
 		cn.drained.Wait()
@@ -75,12 +80,31 @@ func Open(ctx context.Context, cfg driver.OpenConfig) (driver.Conn, error) {
 
 // connect waits for cluster metadata, in short steps so that an
 // authentication failure or a failed TLS handshake (an unverifiable broker
-// certificate, a host name it does not name) ends the wait at once.
+// certificate, a host name it does not name) ends the wait at once. Beside
+// it, a probe of each bootstrap address ends it at once when the URL's
+// security settings do not fit the listener, and names the addresses that
+// could not be reached when the wait times out.
 func (c *conn) connect(ctx context.Context) error {
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, 30*time.Second)
 		defer cancel()
+	}
+	ctx, misconfigured := context.WithCancelCause(ctx)
+	defer misconfigured(nil)
+	var mu sync.Mutex
+	var unreachable []error
+	for _, addr := range strings.Split(c.cfg.brokers, ",") {
+		go func() {
+			switch err := probe(ctx, addr, c.cfg); {
+			case errors.Is(err, errMisconfigured):
+				misconfigured(err)
+			case err != nil:
+				mu.Lock()
+				unreachable = append(unreachable, err)
+				mu.Unlock()
+			}
+		}()
 	}
 	for {
 		if authErr := c.authErr.Load(); authErr != nil {
@@ -89,8 +113,19 @@ func (c *conn) connect(ctx context.Context) error {
 		stepCtx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
 		_, err := c.metadata(stepCtx, nil)
 		cancel()
-		if err == nil || ctx.Err() != nil {
-			return err
+		if err == nil {
+			return nil
+		}
+		if cause := context.Cause(ctx); errors.Is(cause, errMisconfigured) {
+			return cause
+		}
+		if ctx.Err() != nil {
+			mu.Lock()
+			defer mu.Unlock()
+			if len(unreachable) > 0 {
+				return fmt.Errorf("no broker answered before %w: %w", ctx.Err(), errors.Join(unreachable...))
+			}
+			return fmt.Errorf("no cluster metadata before %w: %w", ctx.Err(), err)
 		}
 	}
 }
@@ -149,6 +184,9 @@ func (c *conn) Publish(ctx context.Context, topic string, msgs []driver.Message)
 	if c.closed.Load() {
 		return driver.ErrClosed
 	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("kafka: produce to %q: none published: %w", topic, err)
+	}
 	if err := c.ensureTopic(ctx, topic); err != nil {
 		return err
 	}
@@ -171,6 +209,13 @@ func (c *conn) Publish(ctx context.Context, topic string, msgs []driver.Message)
 	}
 	records := newRecords(topic, msgs)
 	for i := range records {
+		if err := ctx.Err(); err != nil {
+			// Produce nothing more: the caller has given up.
+			reported[i] = true
+			errs[i] = fmt.Errorf("kafka: produce to %q: not published: %w", topic, err)
+			failed = true
+			continue
+		}
 		km := &records[i]
 		for {
 			err := c.producer.Produce(km, reports)
@@ -187,7 +232,11 @@ func (c *conn) Publish(ctx context.Context, topic string, msgs []driver.Message)
 			}
 			// librdkafka's queue is full: wait for room.
 			if waiting > 0 {
-				receive(<-reports)
+				select {
+				case ev := <-reports:
+					receive(ev)
+				case <-ctx.Done(): // the next Produce reports it
+				}
 			} else {
 				c.producer.Flush(10)
 			}
@@ -290,8 +339,23 @@ func (c *conn) metadata(ctx context.Context, topic *string) (*kafka.Metadata, er
 	if deadline, ok := ctx.Deadline(); ok {
 		timeout = max(time.Until(deadline), time.Millisecond)
 	}
-	// GetMetadata cannot be interrupted; ctx only bounds its timeout.
-	return c.admin.GetMetadata(topic, false, int(timeout.Milliseconds()))
+	// GetMetadata takes no ctx: run it beside ctx, bounded by the same
+	// deadline, so that a cancelled ctx returns at once.
+	type result struct {
+		md  *kafka.Metadata
+		err error
+	}
+	done := make(chan result, 1)
+	c.calls.Go(func() {
+		md, err := c.admin.GetMetadata(topic, false, int(timeout.Milliseconds()))
+		done <- result{md, err}
+	})
+	select {
+	case r := <-done:
+		return r.md, r.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 }
 
 // ensureTopic checks once per topic that it exists, creating it when the
@@ -403,6 +467,7 @@ func (c *conn) Close(ctx context.Context) error {
 			c.closeErr = fmt.Errorf("kafka: close %s: %d messages or events not flushed: %w", c.cfg.redacted(), n, ctx.Err())
 			_ = c.producer.Purge(kafka.PurgeQueue | kafka.PurgeInFlight | kafka.PurgeNonBlocking)
 		}
+		c.calls.Wait()
 		c.admin.Close()
 		c.producer.Close()
 		c.drained.Wait()

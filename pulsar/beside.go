@@ -1,0 +1,27 @@
+package pulsar
+
+import "context"
+
+// topicPartitions is client.TopicPartitions, which takes no ctx, run beside
+// ctx: it returns when ctx is done even while the lookup goes on (bounded
+// by the client's operation timeout).
+func (c *conn) topicPartitions(ctx context.Context, topic string) ([]string, error) {
+	type result struct {
+		partitions []string
+		err        error
+	}
+	done := make(chan result, 1)
+	go func() {
+		partitions, err := c.client.TopicPartitions(topic)
+		done <- result{partitions, err}
+	}()
+	select {
+	case r := <-done:
+		if r.err != nil {
+			return nil, mapError(r.err)
+		}
+		return r.partitions, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}

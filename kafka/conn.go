@@ -42,6 +42,9 @@ type conn struct {
 	closeOnce sync.Once
 	closeErr  error
 	drained   sync.WaitGroup // the event and log draining goroutines
+	// inFlight counts produced messages whose delivery report has not
+	// come yet, so that Close reports only messages really unflushed.
+	inFlight atomic.Int64
 	// calls counts client calls that run beside a ctx which may have
 	// ended: the clients close only after they return.
 	calls sync.WaitGroup
@@ -202,6 +205,7 @@ func (c *conn) Publish(ctx context.Context, topic string, msgs []driver.Message)
 		i := *m.Opaque.(*int)
 		reported[i] = true
 		waiting--
+		c.inFlight.Add(-1)
 		if m.TopicPartition.Error != nil {
 			errs[i] = fmt.Errorf("kafka: produce to %q partition %d: %w", topic, m.TopicPartition.Partition, wrapKafkaError(m.TopicPartition.Error))
 			failed = true
@@ -218,11 +222,13 @@ func (c *conn) Publish(ctx context.Context, topic string, msgs []driver.Message)
 		}
 		km := &records[i]
 		for {
+			c.inFlight.Add(1)
 			err := c.producer.Produce(km, reports)
 			if err == nil {
 				waiting++
 				break
 			}
+			c.inFlight.Add(-1)
 			var kerr kafka.Error
 			if !errors.As(err, &kerr) || kerr.Code() != kafka.ErrQueueFull || ctx.Err() != nil {
 				reported[i] = true
@@ -252,6 +258,14 @@ func (c *conn) Publish(ctx context.Context, topic string, msgs []driver.Message)
 					errs[i] = fmt.Errorf("kafka: produce to %q: no delivery report yet, the message may still be delivered: %w", topic, ctx.Err())
 				}
 			}
+			// The reports still come (at the latest when Close purges):
+			// count them out of inFlight.
+			go func() {
+				for ; waiting > 0; waiting-- {
+					<-reports
+					c.inFlight.Add(-1)
+				}
+			}()
 			return errs
 		}
 	}
@@ -366,6 +380,10 @@ func (c *conn) metadata(ctx context.Context, topic *string) (*kafka.Metadata, er
 func (c *conn) EnsureTopic(ctx context.Context, topic string) error { return c.ensureTopic(ctx, topic) }
 
 func (c *conn) ensureTopic(ctx context.Context, topic string) error {
+	if strings.Contains(topic, "/") {
+		// Kafka's own rule, on top of the portable one: one segment.
+		return fmt.Errorf("%w: kafka: topic %q: Kafka topic names have no '/'", driver.ErrInvalidTopic, topic)
+	}
 	c.topicsMu.Lock()
 	known := c.topics[topic]
 	c.topicsMu.Unlock()
@@ -460,11 +478,13 @@ func (c *conn) createTopic(ctx context.Context, topic string) error {
 func (c *conn) Close(ctx context.Context) error {
 	c.closeOnce.Do(func() {
 		c.closed.Store(true)
-		for c.producer.Len() > 0 && ctx.Err() == nil {
+		// Only produced messages without a delivery report count: the
+		// producer's queue also holds requests of its own.
+		for c.inFlight.Load() > 0 && ctx.Err() == nil {
 			c.producer.Flush(50)
 		}
-		if n := c.producer.Len(); n > 0 {
-			c.closeErr = fmt.Errorf("kafka: close %s: %d messages or events not flushed: %w", c.cfg.redacted(), n, ctx.Err())
+		if n := c.inFlight.Load(); n > 0 {
+			c.closeErr = fmt.Errorf("kafka: close %s: %d messages without a delivery report: %w", c.cfg.redacted(), n, ctx.Err())
 			_ = c.producer.Purge(kafka.PurgeQueue | kafka.PurgeInFlight | kafka.PurgeNonBlocking)
 		}
 		c.calls.Wait()

@@ -1,11 +1,22 @@
 package pulsar
 
-import "context"
+import (
+	"context"
+
+	"github.com/eventbus-go/eventbus/bus/driver"
+)
 
 // topicPartitions is client.TopicPartitions, which takes no ctx, run beside
 // ctx: it returns when ctx is done even while the lookup goes on (bounded
-// by the client's operation timeout).
+// by the client's operation timeout). Subscribe starts with it, so it
+// reports ErrClosed on a closed connection first.
 func (c *conn) topicPartitions(ctx context.Context, topic string) ([]string, error) {
+	c.mu.Lock()
+	closed := c.closed
+	c.mu.Unlock()
+	if closed {
+		return nil, driver.ErrClosed
+	}
 	type result struct {
 		partitions []string
 		err        error

@@ -164,8 +164,8 @@ func (c *conn) Publish(ctx context.Context, topic string, msgs []driver.Message)
 			Properties: make(map[string]string, len(m.Header)+5),
 		}
 		driver.EncodeHeaders(m, func(k, v string) { pm.Properties[k] = v })
-		if size, limit := wireSize(pm), c.cfg.brokerMaxMessageSize(); size > limit {
-			settle(i, fmt.Errorf("pulsar: publish to %s: %w: the client counts %d bytes (key and headers count twice when batching), the broker takes at most %d",
+		if size, limit := wireSize(pm, c.cfg.batching), c.cfg.brokerMaxMessageSize(); size > limit {
+			settle(i, fmt.Errorf("pulsar: publish to %s: %w: the client counts %d bytes (with batching, key and headers count twice), the broker takes at most %d",
 				full, driver.ErrMessageTooLarge, size, limit))
 			continue
 		}

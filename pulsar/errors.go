@@ -47,10 +47,13 @@ func (c *config) brokerMaxMessageSize() int { return c.maxMessageBytes + frameHe
 // its key and properties in the batch's metadata and again in its own, so
 // they count twice (a message of four 1 MiB headers is 8 MiB to the
 // client); each key and value carries a few bytes of protobuf framing.
-func wireSize(pm *pulsar.ProducerMessage) int {
+func wireSize(pm *pulsar.ProducerMessage, batching bool) int {
 	meta := len(pm.Key) + 8
 	for k, v := range pm.Properties {
 		meta += len(k) + len(v) + 12
 	}
-	return len(pm.Payload) + 2*meta + 512
+	if batching {
+		meta *= 2
+	}
+	return len(pm.Payload) + meta + 512
 }

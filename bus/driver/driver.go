@@ -114,11 +114,10 @@ type Conn interface {
 	// some messages fail, or ctx ends while some are still unconfirmed,
 	// it returns MessageErrors with one entry per message, nil for those
 	// the backend confirmed; an entry for a message that may still arrive
-	// says so. A message of at most Capabilities().MaxMessageBytes (its
-	// payload, key, ID and header keys and values) is never refused as too
-	// large; one the backend refuses as too large gets an entry wrapping
-	// ErrMessageTooLarge while the others go on. After Close it returns
-	// ErrClosed.
+	// says so. A message the client would refuse as too large gets an
+	// entry wrapping ErrMessageTooLarge before it is sent, while the
+	// others go on (see Capabilities.MaxMessageBytes). After Close it
+	// returns ErrClosed.
 	Publish(ctx context.Context, topic string, msgs []Message) error
 	// Subscribe starts receiving from topic and returns once the
 	// subscription is in place: a message published after it returns is
@@ -183,11 +182,13 @@ type Subscription interface {
 // Capabilities tells package bus and the conformance suite what a backend
 // does.
 type Capabilities struct {
-	// MaxMessageBytes is the largest message, counted as payload, key, ID
-	// and header keys and values, that the backend always accepts
-	// whatever its shape (one large payload or many large headers); 0
-	// means no limit. Package bus refuses larger messages before the
-	// driver sees them.
+	// MaxMessageBytes is the largest message, counted by Message.Size,
+	// the backend accepts; 0 means no limit. Package bus refuses larger
+	// messages before the driver sees them. A message of this size made
+	// of payload is always accepted; where the client counts some parts
+	// more than once (pulsar-client-go counts headers twice when
+	// batching), the driver refuses the messages the client would refuse,
+	// per message, with ErrMessageTooLarge, and no others.
 	MaxMessageBytes int
 	// RedeliveryCount reports whether Delivery.Attempt counts backend
 	// redeliveries.

@@ -110,7 +110,7 @@ func (b *Bus) Publish(ctx context.Context, topic string, msgs ...*Message) error
 
 func (b *Bus) startPublish(topic string) error {
 	if err := ValidateTopic(topic); err != nil {
-		return fmt.Errorf("eventbus: publish: %w", err)
+		return err
 	}
 	b.mu.RLock()
 	defer b.mu.RUnlock()

@@ -70,7 +70,7 @@ var keyQueues = sync.Pool{New: func() any { return new(keyQueue) }}
 // DrainTimeout). See the SubscribeOption functions for the choices.
 func (b *Bus) Subscribe(ctx context.Context, topic string, h Handler, opts ...SubscribeOption) (*Subscription, error) {
 	if err := ValidateTopic(topic); err != nil {
-		return nil, fmt.Errorf("eventbus: subscribe: %w", err)
+		return nil, err
 	}
 	if h == nil {
 		return nil, fmt.Errorf("eventbus: subscribe to %q: handler is nil", topic)

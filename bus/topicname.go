@@ -22,8 +22,12 @@ const MaxTopicLength = 249
 // The error wraps ErrInvalidTopic and says what is wrong with the name.
 func ValidateTopic(name string) error {
 	invalid := func(format string, args ...any) error {
+		shown := name
+		if len(shown) > 64 {
+			shown = shown[:64] + "..."
+		}
 		return fmt.Errorf("%w: %q: %s (portable names are 1 to %d characters of A-Z a-z 0-9 . _ -)",
-			ErrInvalidTopic, name, fmt.Sprintf(format, args...), MaxTopicLength)
+			ErrInvalidTopic, shown, fmt.Sprintf(format, args...), MaxTopicLength)
 	}
 	if name == "" {
 		return invalid("empty")

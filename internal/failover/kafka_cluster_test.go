@@ -1,9 +1,7 @@
 package failover
 
 import (
-	"context"
 	"fmt"
-	"log/slog"
 	"testing"
 	"time"
 
@@ -23,20 +21,7 @@ func TestKafkaClusterLeaderKilled(t *testing.T) {
 	bootstrap := testbroker.KafkaCluster(t)
 	topic := fmt.Sprintf("failover-%d", time.Now().UnixNano())
 	url := "kafka://" + bootstrap + "?create_topics=true&partitions=3&replication_factor=3&session_timeout=10s"
-	logger := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelError}))
-	open := func() *bus.Bus {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		b, err := bus.Open(ctx, url, bus.WithLogger(logger))
-		require.NoError(t, err)
-		t.Cleanup(func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			defer cancel()
-			require.NoError(t, b.Close(ctx))
-		})
-		return b
-	}
-	publisher, consumer := open(), open()
+	publisher, consumer := openBus(t, url), openBus(t, url)
 	s := newStream(t, topic, 12)
 	_, err := consumer.Subscribe(t.Context(), topic, s.handle, bus.Group("failover"), bus.Concurrency(4))
 	require.NoError(t, err)
@@ -77,11 +62,4 @@ func partitionLeader(t *testing.T, bootstrap, topic string, partition int32) int
 	}
 	require.FailNowf(t, "no partition", "topic %s has no partition %d", topic, partition)
 	return 0
-}
-
-type testWriter struct{ t *testing.T }
-
-func (w testWriter) Write(p []byte) (int, error) {
-	w.t.Log(string(p))
-	return len(p), nil
 }

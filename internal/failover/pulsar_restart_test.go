@@ -1,9 +1,7 @@
 package failover
 
 import (
-	"context"
 	"fmt"
-	"log/slog"
 	"testing"
 	"time"
 
@@ -25,20 +23,8 @@ func TestPulsarRestartMidStream(t *testing.T) {
 	testbroker.RequireRestartOptIn(t)
 	serviceURL := testbroker.Pulsar(t)
 	topic := fmt.Sprintf("failover-%d", time.Now().UnixNano())
-	logger := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelError}))
-	open := func() *bus.Bus {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		b, err := bus.Open(ctx, serviceURL+"?sendTimeout=20s", bus.WithLogger(logger))
-		require.NoError(t, err)
-		t.Cleanup(func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			defer cancel()
-			require.NoError(t, b.Close(ctx))
-		})
-		return b
-	}
-	publisher, consumer := open(), open()
+	url := serviceURL + "?sendTimeout=20s"
+	publisher, consumer := openBus(t, url), openBus(t, url)
 	s := newStream(t, topic, 12)
 	_, err := consumer.Subscribe(t.Context(), topic, s.handle, bus.Group("failover"), bus.Concurrency(4))
 	require.NoError(t, err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"sync"
 	"testing"
@@ -45,6 +46,30 @@ func newStream(t *testing.T, topic string, keys int) *stream {
 		acked: map[string]bool{}, handled: map[string]int{}, lastSeq: map[string]int{},
 		changed: make(chan struct{}), stop: make(chan struct{}), published: make(chan struct{}),
 	}
+}
+
+// openBus opens url with only errors logged, and closes the bus when the
+// test ends.
+func openBus(t *testing.T, url string) *bus.Bus {
+	t.Helper()
+	logger := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelError}))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	b, err := bus.Open(ctx, url, bus.WithLogger(logger))
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		require.NoError(t, b.Close(ctx))
+	})
+	return b
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(string(p))
+	return len(p), nil
 }
 
 func messageID(key string, seq int) string { return key + "/" + strconv.Itoa(seq) }

@@ -296,10 +296,21 @@ func (s *suite) testConnConcurrent(t *testing.T) {
 	var wg sync.WaitGroup
 	errs := make(chan error, publishers+2)
 	subs := make([]driver.Subscription, 2)
+	subErrs := make([]error, len(subs))
 	for i := range subs {
-		wg.Go(func() { subs[i] = s.connSubscribe(t, c, topic) })
+		wg.Go(func() {
+			subs[i], subErrs[i] = c.Subscribe(t.Context(), topic, driver.SubscribeConfig{Group: uniqueName("group")})
+		})
 	}
 	wg.Wait()
+	for i, sub := range subs {
+		require.NoError(t, subErrs[i], "concurrent Subscribe")
+		t.Cleanup(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), s.Timeout)
+			defer cancel()
+			assert.NoError(t, sub.Close(ctx))
+		})
+	}
 	for p := range publishers {
 		wg.Go(func() {
 			for i := range each {

@@ -174,8 +174,7 @@ type Subscription interface {
 	// delay, never skips it.
 	Nack(r *Receipt, delay time.Duration) error
 	// Close stops receiving, commits what was acked and releases the
-	// consumer, within ctx. Unsettled deliveries are redelivered later.
-	// Later calls return nil.
+	// consumer. Unsettled deliveries are redelivered later.
 	Close(ctx context.Context) error
 }
 

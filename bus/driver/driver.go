@@ -164,8 +164,8 @@ type SubscribeConfig struct {
 type Subscription interface {
 	// Receive blocks until at least one delivery is available, fills batch
 	// from the start and returns how many it filled. It returns ctx.Err()
-	// when ctx is done, ErrClosed after Close, and another error only when
-	// the subscription cannot go on. Message.Time and Message.ID are those
+	// when ctx is done and another error only when the subscription
+	// cannot go on. Message.Time and Message.ID are those
 	// published; Header holds the user headers only (see DecodeHeader).
 	Receive(ctx context.Context, batch []Delivery) (int, error)
 	// Ack settles a delivery as done.

@@ -44,6 +44,5 @@ func FuzzParseConfig(f *testing.F) {
 			t.Fatalf("the password shows in %q", c.redacted())
 		}
 		_ = c.producerConfig()
-		_ = c.consumerConfig("g", false)
 	})
 }

@@ -493,20 +493,18 @@ cluster_up() {
   log "kafka-cluster serving (pids ${pids[*]}, ready after $(since "$start")), logs: ${STATE#"$ROOT"/}/kafka-cluster/"
 }
 
+# cluster_down kills the nodes outright: their data is deleted anyway, and
+# the last node of a cluster stopping one by one waits 30 s for a quorum
+# that is gone.
 cluster_down() {
   local node
-  for node in 1 2 3; do stop "kafka-cluster-$node"; done
+  for node in 1 2 3; do cluster_kill "$node"; done
   rm -rf "${STATE:?}/kafka-cluster"
-}
-
-cluster_node() {
-  [[ ${1:-} =~ ^[123]$ ]] || die "want a kafka-cluster node: 1, 2 or 3"
-  [[ -f $STATE/kafka-cluster/addresses ]] || die "kafka-cluster was never started: run scripts/brokers.sh up kafka-cluster first"
 }
 
 cluster_kill() {
   local node=$1 pid
-  cluster_node "$node"
+  [[ $node =~ ^[123]$ ]] || die "want a kafka-cluster node: 1, 2 or 3"
   if pid=$(running "kafka-cluster-$node"); then
     log "killing kafka-cluster node $node (pid $pid) with SIGKILL"
     kill -KILL "$pid" 2>/dev/null || true
@@ -516,7 +514,8 @@ cluster_kill() {
 
 cluster_start() {
   local node=$1
-  cluster_node "$node"
+  [[ $node =~ ^[123]$ ]] || die "want a kafka-cluster node: 1, 2 or 3"
+  [[ -f $STATE/kafka-cluster/addresses ]] || die "kafka-cluster was never started: run scripts/brokers.sh up kafka-cluster first"
   running "kafka-cluster-$node" >/dev/null && { log "kafka-cluster node $node already running"; return 0; }
   require_java
   log "starting kafka-cluster node $node on its existing data"

@@ -351,7 +351,9 @@ func wrapKafkaError(err error) error {
 func (c *conn) metadata(ctx context.Context, topic *string) (*kafka.Metadata, error) {
 	timeout := 10 * time.Second
 	if deadline, ok := ctx.Deadline(); ok {
-		timeout = max(time.Until(deadline), time.Millisecond)
+		// A little past the deadline, so that ctx ends first and the
+		// caller sees its error rather than librdkafka's timeout.
+		timeout = max(time.Until(deadline), time.Millisecond) + 100*time.Millisecond
 	}
 	// GetMetadata takes no ctx: run it beside ctx, bounded by the same
 	// deadline, so that a cancelled ctx returns at once.
@@ -366,6 +368,10 @@ func (c *conn) metadata(ctx context.Context, topic *string) (*kafka.Metadata, er
 	})
 	select {
 	case r := <-done:
+		if r.err != nil && ctx.Err() != nil {
+			// Timed out with ctx: say so, errors.Is included.
+			return nil, fmt.Errorf("%w: %w", ctx.Err(), r.err)
+		}
 		return r.md, r.err
 	case <-ctx.Done():
 		return nil, ctx.Err()

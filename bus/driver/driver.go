@@ -7,8 +7,8 @@
 //
 // A backend registers a URL scheme with bus.Register from an init function,
 // the way database/sql drivers do, and must pass the conformance suite in
-// package bus/bustest, whose driver section (RunConn) checks the contract
-// below by calling the Conn directly.
+// package bus/bustest, whose driver section (run when Harness.OpenConn is
+// set) checks the contract below by calling the Conn directly.
 //
 // # The contract
 //

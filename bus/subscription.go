@@ -121,8 +121,8 @@ var keyQueues = sync.Pool{New: func() any { return new(keyQueue) }}
 // Close, or ctx is cancelled (which drains in-flight handlers for up to
 // DrainTimeout). See the SubscribeOption functions for the choices.
 func (b *Bus) Subscribe(ctx context.Context, topic string, h Handler, opts ...SubscribeOption) (*Subscription, error) {
-	if topic == "" {
-		return nil, fmt.Errorf("%w: subscribe: topic is empty", ErrInvalidTopic)
+	if err := ValidateTopic(topic); err != nil {
+		return nil, err
 	}
 	if h == nil {
 		return nil, fmt.Errorf("eventbus: subscribe to %q: handler is nil", topic)

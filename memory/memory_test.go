@@ -5,12 +5,15 @@ import (
 
 	"github.com/eventbus-go/eventbus/bus"
 	"github.com/eventbus-go/eventbus/bus/bustest"
+	"github.com/eventbus-go/eventbus/bus/driver"
 	"github.com/eventbus-go/eventbus/memory"
 )
 
 func TestConformance(t *testing.T) {
 	broker := memory.NewBroker(memory.Options{})
 	bustest.Run(t, bustest.Harness{
-		Open: func(t *testing.T) *bus.Bus { return broker.Open() },
+		Open:     func(t *testing.T) *bus.Bus { return broker.Open() },
+		OpenConn: func(t *testing.T) driver.Conn { return memory.ConnOf(broker) },
+		ConnAs:   []any{new(*memory.Broker)},
 	})
 }

@@ -64,11 +64,11 @@ func parseConfig(cfg driver.OpenConfig) (*config, error) {
 		namespace:  q.String("namespace", "default"),
 
 		token:     q.Secret("token"),
-		tokenFile: q.String("tokenFile", ""),
+		tokenFile: q.File("tokenFile"),
 
-		tlsTrustCertsFile:          q.String("tlsTrustCertsFile", ""),
-		tlsCertFile:                q.String("tlsCertFile", ""),
-		tlsKeyFile:                 q.String("tlsKeyFile", ""),
+		tlsTrustCertsFile:          q.File("tlsTrustCertsFile"),
+		tlsCertFile:                q.File("tlsCertFile"),
+		tlsKeyFile:                 q.File("tlsKeyFile"),
 		tlsAllowInsecureConnection: q.Bool("tlsAllowInsecureConnection", false),
 		tlsValidateHostname:        q.Bool("tlsValidateHostname", true),
 

@@ -63,7 +63,7 @@ func (c *conn) Subscribe(ctx context.Context, topic string, sc driver.SubscribeC
 			return nil, fmt.Errorf("pulsar: subscribe to %s: unknown option %T (want an option of package pulsar)", full, o)
 		}
 	}
-	partitions, err := c.client.TopicPartitions(full)
+	partitions, err := c.topicPartitions(ctx, full)
 	if err != nil {
 		return nil, fmt.Errorf("pulsar: subscribe to %s: look up partitions: %w", full, err)
 	}

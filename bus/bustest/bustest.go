@@ -10,7 +10,9 @@
 // It checks the promises package bus makes on every backend: round trips,
 // isolation of topics and groups, work split within a group, per-key order
 // under concurrency, retries, dead letters, redelivery, panics, shutdown
-// and bad input.
+// and bad input. With Harness.OpenConn set it also runs the driver section,
+// which checks the contract of package bus/driver on the driver.Conn
+// itself.
 package bustest
 
 import (
@@ -22,6 +24,7 @@ import (
 	"time"
 
 	"github.com/eventbus-go/eventbus/bus"
+	"github.com/eventbus-go/eventbus/bus/driver"
 	"github.com/stretchr/testify/require"
 )
 
@@ -37,6 +40,24 @@ type Harness struct {
 	NewTopic func(t *testing.T) string
 	// Timeout bounds each wait for deliveries; 0 means one minute.
 	Timeout time.Duration
+
+	// OpenConn, when set, runs the driver section: cases named Driver/...
+	// that call a driver.Conn directly and check the contract written in
+	// package bus/driver. Each call is a new connection to the same
+	// backend; the suite closes it.
+	OpenConn func(t *testing.T) driver.Conn
+	// ConnAs holds a pointer to each native type the driver documents for
+	// Conn.As (and so Bus.As), such as new(*kafka.Producer).
+	ConnAs []any
+	// MessageAs holds a pointer to each native type the driver documents
+	// for Message.As, such as new(*kafka.Message): a delivery's
+	// Receipt.Native must be assignable to each.
+	MessageAs []any
+}
+
+type namedTest struct {
+	name string
+	run  func(t *testing.T)
 }
 
 type suite struct {
@@ -50,10 +71,7 @@ func Run(t *testing.T, h Harness) {
 		h.Timeout = time.Minute
 	}
 	s := &suite{h}
-	tests := []struct {
-		name string
-		run  func(t *testing.T)
-	}{
+	tests := []namedTest{
 		{"RoundTrip", s.testRoundTrip},
 		{"TopicsDoNotCrossTalk", s.testNoCrossTalk},
 		{"PublishBeforeSubscribe", s.testPublishBeforeSubscribe},
@@ -77,6 +95,11 @@ func Run(t *testing.T, h Harness) {
 		{"ShutdownWaitsForHandlers", s.testShutdownWaits},
 		{"ShutdownDeadlineCancelsHandlers", s.testShutdownDeadline},
 		{"BadInput", s.testBadInput},
+		{"PublishWithDoneContextPublishesNothing", s.testPublishDoneContext},
+		{"CloseWithDoneContextAndNothingPending", s.testCloseDoneContext},
+	}
+	if h.OpenConn != nil {
+		tests = append(tests, s.driverTests()...)
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

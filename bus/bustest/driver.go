@@ -35,6 +35,9 @@ func (s *suite) driverTests() []namedTest {
 		{"Driver/ReceiveHonoursContext", s.testConnReceiveContext},
 		{"Driver/CloseReportsOnlyRealProblems", s.testConnClose},
 		{"Driver/As", s.testConnAs},
+		{"Driver/NackRedeliversOnlyItsMessageAfterItsDelay", s.testConnNackDelay},
+		{"Driver/SettlingTwiceOrAfterCloseDoesNothing", s.testConnSettleStale},
+		{"Driver/StopReceivingLeavesNacksToTheGroup", s.testConnStopReceiving},
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/eventbus-go/eventbus/bus/driver"
 )
@@ -79,6 +80,9 @@ func (b *Bus) Publish(ctx context.Context, topic string, msgs ...*Message) error
 		if m.Time.IsZero() {
 			m.Time = now
 		}
+		if err := checkUTF8(m); err != nil {
+			return fmt.Errorf("%w: publish to %q: message %d (id %q): %w", ErrInvalidMessage, topic, i, m.ID, err)
+		}
 		if limit := b.caps.MaxMessageBytes; limit > 0 {
 			if size := messageSize(m); size > limit {
 				return fmt.Errorf("%w: publish to %q: message %d (id %s) is %d bytes, the backend takes at most %d",
@@ -112,6 +116,24 @@ func messageSize(m *Message) int {
 		n += len(k) + len(v)
 	}
 	return n
+}
+
+// checkUTF8 reports the first header name or value, or an ID, that is not
+// valid UTF-8: CloudEvents bindings (Kafka headers, Pulsar properties) carry
+// only text.
+func checkUTF8(m *Message) error {
+	if !utf8.ValidString(m.ID) {
+		return errors.New("the ID is not valid UTF-8")
+	}
+	for k, v := range m.Header {
+		if !utf8.ValidString(k) {
+			return fmt.Errorf("header name %q is not valid UTF-8", k)
+		}
+		if !utf8.ValidString(v) {
+			return fmt.Errorf("header %q: value is not valid UTF-8", k)
+		}
+	}
+	return nil
 }
 
 func (b *Bus) startPublish(topic string) error {

@@ -107,6 +107,7 @@ func (b *Bus) Subscribe(ctx context.Context, topic string, h Handler, opts ...Su
 	for i := len(cfg.middleware) - 1; i >= 0; i-- {
 		h = cfg.middleware[i](h)
 	}
+	h = readStructured(h)
 	s := &Subscription{
 		bus:             b,
 		topic:           topic,
@@ -351,8 +352,7 @@ func (s *Subscription) invoke(m *Message) (err error) {
 // deadLetter publishes the head of q to the dead-letter topic and acks it
 // once that is durable; if the publish fails, the message is nacked.
 func (s *Subscription) deadLetter(q *keyQueue, m *Message, lastFailure time.Time) {
-	letter := driver.Message{ID: m.ID, Key: m.Key, Payload: m.Payload, Time: m.Time,
-		Header: deadLetterHeader(m, s.cfg.group, q.lastErr, q.firstFailure, lastFailure)}
+	letter := deadLetterMessage(m, s.cfg.group, q.lastErr, q.firstFailure, lastFailure)
 	err := s.bus.conn.Publish(s.handlerCtx, s.deadLetterTopic, []driver.Message{letter})
 	if err != nil {
 		delay := s.cfg.retry.MaxBackoff

@@ -10,7 +10,8 @@
 // It checks the promises package bus makes on every backend: round trips,
 // isolation of topics and groups, work split within a group, per-key order
 // under concurrency, retries, dead letters, redelivery, panics, shutdown
-// and bad input.
+// and bad input; with Harness.PublishForeign, also what it reads from
+// producers that are not eventbus.
 package bustest
 
 import (
@@ -37,6 +38,13 @@ type Harness struct {
 	NewTopic func(t *testing.T) string
 	// Timeout bounds each wait for deliveries; 0 means one minute.
 	Timeout time.Duration
+	// PublishForeign publishes one message to topic as a producer that is
+	// not eventbus would, with the backend's own client: payload as the
+	// body, header exactly as the record's headers (Kafka) or properties
+	// (Pulsar), nothing added: no ce_* headers, no ID, no event time. The
+	// cases of messages from other producers (plain records, CloudEvents
+	// binary and structured mode) run only when it is set.
+	PublishForeign func(t *testing.T, topic, key string, payload []byte, header map[string]string)
 }
 
 type suite struct {
@@ -50,10 +58,7 @@ func Run(t *testing.T, h Harness) {
 		h.Timeout = time.Minute
 	}
 	s := &suite{h}
-	tests := []struct {
-		name string
-		run  func(t *testing.T)
-	}{
+	tests := []namedTest{
 		{"RoundTrip", s.testRoundTrip},
 		{"TopicsDoNotCrossTalk", s.testNoCrossTalk},
 		{"PublishBeforeSubscribe", s.testPublishBeforeSubscribe},
@@ -75,6 +80,9 @@ func Run(t *testing.T, h Harness) {
 		{"ShutdownWaitsForHandlers", s.testShutdownWaits},
 		{"ShutdownDeadlineCancelsHandlers", s.testShutdownDeadline},
 		{"BadInput", s.testBadInput},
+	}
+	if h.PublishForeign != nil {
+		tests = append(tests, s.foreignTests()...)
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -1,7 +1,13 @@
 package pulsar_test
 
 import (
+	"context"
 	"testing"
+
+	apachepulsar "github.com/apache/pulsar-client-go/pulsar"
+	"github.com/stretchr/testify/require"
+
+	"github.com/eventbus-go/eventbus/internal/testbroker"
 
 	"github.com/eventbus-go/eventbus/bus"
 	"github.com/eventbus-go/eventbus/bus/bustest"
@@ -16,5 +22,23 @@ func TestConformance(t *testing.T) {
 			adminPut(t, "/admin/v2/persistent/public/default/"+topic+"/partitions", "application/json", "3")
 			return topic
 		},
+		PublishForeign: sendRaw,
 	})
+}
+
+// sendRaw sends one message with a plain pulsar-client-go producer, batching
+// on (so that messages can share an entry): no properties but those given,
+// no event time.
+func sendRaw(t *testing.T, topic, key string, payload []byte, header map[string]string) {
+	t.Helper()
+	client, err := apachepulsar.NewClient(apachepulsar.ClientOptions{URL: testbroker.Pulsar(t), Logger: quietPulsarLogger()})
+	require.NoError(t, err)
+	defer client.Close()
+	producer, err := client.CreateProducer(apachepulsar.ProducerOptions{Topic: topic})
+	require.NoError(t, err)
+	defer producer.Close()
+	ctx, cancel := context.WithTimeout(t.Context(), waitTimeout)
+	defer cancel()
+	_, err = producer.Send(ctx, &apachepulsar.ProducerMessage{Key: key, Payload: payload, Properties: header})
+	require.NoError(t, err)
 }

@@ -38,3 +38,13 @@ func setFallbacks(d *driver.Message, msg pulsar.Message) {
 		}
 	}
 }
+
+// eventTime is the Pulsar event time of a message published at t: Pulsar
+// keeps unsigned milliseconds since 1970, where 0 means none, so an earlier
+// time is left out (it travels in ce_time only).
+func eventTime(t time.Time) time.Time {
+	if t.UnixMilli() <= 0 {
+		return time.Time{}
+	}
+	return t
+}

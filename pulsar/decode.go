@@ -11,7 +11,7 @@ import (
 
 // setFallbacks completes a delivered message whose producer was not
 // eventbus. Without a ce_id it gets the ID "<topic>/<ledger>:<entry>:<partition>:<batch>"
-// from the message ID, such as "persistent://public/default/orders/12:40:-1:3":
+// from the message ID, such as "persistent://public/default/orders/12:40:0:3":
 // unique within the cluster and the same on every redelivery and in every
 // subscription. Without a ce_time its Time is the producer's event time, or
 // the broker's publish time when the producer set none: the client reports

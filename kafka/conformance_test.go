@@ -5,11 +5,9 @@ import (
 	"testing"
 	"time"
 
-	confluent "github.com/confluentinc/confluent-kafka-go/v2/kafka"
-	"github.com/stretchr/testify/require"
-
 	"github.com/eventbus-go/eventbus/bus"
 	"github.com/eventbus-go/eventbus/bus/bustest"
+	"github.com/eventbus-go/eventbus/internal/rawkafka"
 )
 
 func TestConformanceMock(t *testing.T) {
@@ -33,30 +31,8 @@ func runConformance(t *testing.T, be backend, params ...string) {
 	})
 }
 
-// produceRaw produces one record with a plain confluent-kafka-go producer:
-// no ce_* headers but those given, the record timestamp librdkafka's.
+// produceRaw produces one record with a plain confluent-kafka-go producer.
 func (b backend) produceRaw(t *testing.T, topic, key string, payload []byte, header map[string]string) {
-	t.Helper()
 	servers, _, _ := strings.Cut(strings.TrimPrefix(b.url, "kafka://"), "?")
-	p, err := confluent.NewProducer(&confluent.ConfigMap{"bootstrap.servers": servers, "log_level": 3})
-	require.NoError(t, err)
-	defer p.Close()
-	record := &confluent.Message{
-		TopicPartition: confluent.TopicPartition{Topic: &topic, Partition: confluent.PartitionAny},
-		Value:          payload,
-	}
-	if key != "" {
-		record.Key = []byte(key)
-	}
-	for k, v := range header {
-		record.Headers = append(record.Headers, confluent.Header{Key: k, Value: []byte(v)})
-	}
-	reports := make(chan confluent.Event, 1)
-	require.NoError(t, p.Produce(record, reports))
-	select {
-	case ev := <-reports:
-		require.NoError(t, ev.(*confluent.Message).TopicPartition.Error)
-	case <-time.After(30 * time.Second):
-		require.FailNow(t, "no delivery report within 30s")
-	}
+	rawkafka.Produce(t, servers, topic, key, payload, header)
 }

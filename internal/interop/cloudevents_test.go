@@ -16,6 +16,7 @@ import (
 
 	"github.com/eventbus-go/eventbus/bus"
 	"github.com/eventbus-go/eventbus/bus/codec"
+	"github.com/eventbus-go/eventbus/internal/rawkafka"
 	"github.com/eventbus-go/eventbus/internal/testbroker"
 )
 
@@ -188,7 +189,7 @@ func TestCloudEventsSDKReadsDeadLetterOfPlainRecord(t *testing.T) {
 	defer sub.Close(context.Background())
 
 	start := time.Now()
-	produceKafka(t, addr, topic, "k", []byte("not an event"), map[string]string{"tenant": "acme"})
+	rawkafka.Produce(t, addr, topic, "k", []byte("not an event"), map[string]string{"tenant": "acme"})
 	m := seen.await(t, 1)[0]
 	assert.Equal(t, topic+"/0/0", m.ID, "<topic>/<partition>/<offset>")
 

@@ -64,29 +64,6 @@ func createKafkaTopic(t *testing.T, addr, topic string) {
 	require.Equal(t, confluent.ErrNoError, res[0].Error.Code(), "create topic %s: %v", topic, res[0].Error)
 }
 
-// produceKafka produces one record with a plain confluent-kafka-go producer.
-func produceKafka(t *testing.T, addr, topic, key string, value []byte, headers map[string]string) {
-	t.Helper()
-	p, err := confluent.NewProducer(&confluent.ConfigMap{"bootstrap.servers": addr, "log_level": 3})
-	require.NoError(t, err)
-	defer p.Close()
-	record := &confluent.Message{TopicPartition: confluent.TopicPartition{Topic: &topic, Partition: confluent.PartitionAny}, Value: value}
-	if key != "" {
-		record.Key = []byte(key)
-	}
-	for k, v := range headers {
-		record.Headers = append(record.Headers, confluent.Header{Key: k, Value: []byte(v)})
-	}
-	reports := make(chan confluent.Event, 1)
-	require.NoError(t, p.Produce(record, reports))
-	select {
-	case ev := <-reports:
-		require.NoError(t, ev.(*confluent.Message).TopicPartition.Error)
-	case <-time.After(waitTimeout):
-		require.FailNow(t, "no delivery report")
-	}
-}
-
 // inbox collects what a handler received.
 type inbox struct {
 	mu   sync.Mutex

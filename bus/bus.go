@@ -19,6 +19,8 @@ type Bus struct {
 	name   string
 	logger *slog.Logger
 	caps   driver.Capabilities
+	// structured makes Publish write CloudEvents structured mode.
+	structured bool
 
 	mu     sync.RWMutex // guards closed and subs; Publish takes it for reading
 	closed bool
@@ -83,13 +85,19 @@ func (b *Bus) Publish(ctx context.Context, topic string, msgs ...*Message) error
 		if err := checkUTF8(m); err != nil {
 			return fmt.Errorf("%w: publish to %q: message %d (id %q): %w", ErrInvalidMessage, topic, i, m.ID, err)
 		}
+		dm := driver.Message{ID: m.ID, Key: m.Key, Payload: m.Payload, Header: m.Header, Time: m.Time}
+		if b.structured {
+			if err := driver.WriteStructured(&dm); err != nil {
+				return fmt.Errorf("%w: publish to %q: message %d (id %q): %w", ErrInvalidMessage, topic, i, m.ID, err)
+			}
+		}
 		if limit := b.caps.MaxMessageBytes; limit > 0 {
-			if size := messageSize(m); size > limit {
+			if size := messageSize(&dm); size > limit {
 				return fmt.Errorf("%w: publish to %q: message %d (id %s) is %d bytes, the backend takes at most %d",
 					ErrMessageTooLarge, topic, i, m.ID, size, limit)
 			}
 		}
-		*buf = append(*buf, driver.Message{ID: m.ID, Key: m.Key, Payload: m.Payload, Header: m.Header, Time: m.Time})
+		*buf = append(*buf, dm)
 	}
 	err := b.conn.Publish(ctx, topic, *buf)
 	if err == nil {
@@ -110,7 +118,7 @@ func (b *Bus) Publish(ctx context.Context, topic string, msgs ...*Message) error
 
 // messageSize is the payload, key and header bytes, the part of a message a
 // backend limit counts.
-func messageSize(m *Message) int {
+func messageSize(m *driver.Message) int {
 	n := len(m.Payload) + len(m.Key) + len(m.ID)
 	for k, v := range m.Header {
 		n += len(k) + len(v)

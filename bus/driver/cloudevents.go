@@ -49,7 +49,16 @@ func EncodeHeaders(m *Message, add func(key, value string)) {
 // EncodeHeadersTime is EncodeHeaders that leaves formatting ce_time (in
 // TimeFormat) to addTime, so a driver can format it into its own buffer, or
 // once for a batch of messages that share a time.
+//
+// A message in structured mode (see WriteStructured) carries its attributes
+// in its payload: only its headers are written.
 func EncodeHeadersTime(m *Message, add func(key, value string), addTime func(key string, t time.Time)) {
+	if IsStructured(m.Header) {
+		for k, v := range m.Header {
+			add(k, v)
+		}
+		return
+	}
 	add(HeaderSpecVersion, SpecVersion)
 	add(HeaderID, m.ID)
 	addTime(HeaderTime, m.Time)

@@ -9,6 +9,7 @@ import (
 	"maps"
 	"mime"
 	"strings"
+	"unicode/utf8"
 )
 
 // Media types of the CloudEvents JSON event format: one event in structured
@@ -39,8 +40,10 @@ func MediaType(contentType string) string {
 // is in CloudEvents structured mode (of any event format, or a batch), which
 // ReadStructured turns into a binary-mode one.
 func IsStructured(header map[string]string) bool {
-	ct, ok := header[HeaderContentType]
-	return ok && strings.HasPrefix(MediaType(ct), "application/cloudevents")
+	// Called for every message published and delivered: no allocation.
+	const prefix = "application/cloudevents"
+	ct := strings.TrimLeft(header[HeaderContentType], " \t")
+	return len(ct) >= len(prefix) && strings.EqualFold(ct[:len(prefix)], prefix)
 }
 
 // ReadStructured turns a CloudEvents structured-mode message (content-type
@@ -133,6 +136,79 @@ func ReadStructured(m *Message) error {
 	}
 	*m = out
 	return nil
+}
+
+// WriteStructured turns m into a CloudEvents structured-mode message, the
+// inverse of ReadStructured: its payload becomes the JSON event (id, time,
+// specversion, type and source with their defaults, every ce_<name> header
+// as an attribute, content-type as datacontenttype, and the payload as data:
+// the JSON value itself when content-type is JSON, the text when it is text,
+// data_base64 otherwise), and its headers are the others plus content-type
+// application/cloudevents+json. EncodeHeaders then writes no ce_* headers
+// for it. A message already structured is left alone.
+func WriteStructured(m *Message) error {
+	if IsStructured(m.Header) {
+		return nil
+	}
+	var b bytes.Buffer
+	b.WriteString(`{"specversion":"` + SpecVersion + `"`)
+	attribute := func(name, value string) {
+		b.WriteString(`,`)
+		writeJSONString(&b, name)
+		b.WriteString(`:`)
+		writeJSONString(&b, value)
+	}
+	header := make(map[string]string, len(m.Header)+1)
+	attribute("id", m.ID)
+	if !m.Time.IsZero() {
+		attribute("time", m.Time.Format(TimeFormat))
+	}
+	if _, ok := m.Header[HeaderType]; !ok {
+		attribute("type", DefaultType)
+	}
+	if _, ok := m.Header[HeaderSource]; !ok {
+		attribute("source", DefaultSource)
+	}
+	contentType, hasContentType := m.Header[HeaderContentType]
+	for k, v := range m.Header {
+		name, isAttribute := strings.CutPrefix(k, "ce_")
+		switch {
+		case k == HeaderContentType:
+			attribute("datacontenttype", v)
+		case !isAttribute:
+			header[k] = v
+		case k == HeaderSpecVersion || k == HeaderID || k == HeaderTime:
+			// From the message's own fields, as in binary mode.
+		case name == "" || name == "data" || name == "data_base64" || name == "datacontenttype":
+			return fmt.Errorf("structured mode: header %q cannot be a CloudEvents attribute", k)
+		default:
+			attribute(name, v)
+		}
+	}
+	mediaType := MediaType(contentType)
+	switch {
+	case len(m.Payload) == 0:
+	case hasContentType && isJSON(mediaType) && json.Valid(m.Payload):
+		b.WriteString(`,"data":`)
+		b.Write(m.Payload)
+	case hasContentType && strings.HasPrefix(mediaType, "text/") && utf8.Valid(m.Payload):
+		b.WriteString(`,"data":`)
+		writeJSONString(&b, string(m.Payload))
+	default:
+		b.WriteString(`,"data_base64":"`)
+		b.WriteString(base64.StdEncoding.EncodeToString(m.Payload))
+		b.WriteString(`"`)
+	}
+	b.WriteString("}")
+	header[HeaderContentType] = MediaTypeStructured
+	m.Payload, m.Header = b.Bytes(), header
+	return nil
+}
+
+// writeJSONString writes s as a JSON string.
+func writeJSONString(b *bytes.Buffer, s string) {
+	v, _ := json.Marshal(s) // a string always marshals
+	b.Write(v)
 }
 
 // attributeString returns a context attribute as the string its binary-mode

@@ -1,6 +1,7 @@
 package driver_test
 
 import (
+	"encoding/json"
 	"errors"
 	"testing"
 	"time"
@@ -114,4 +115,65 @@ func TestReadStructuredErrors(t *testing.T) {
 			assert.Equal(t, before, *m, "an error leaves the message unchanged")
 		})
 	}
+}
+
+func TestWriteStructuredRoundTrip(t *testing.T) {
+	at := time.Date(2027, 4, 5, 6, 7, 8, 9, time.FixedZone("X", 3600))
+	for _, in := range []driver.Message{
+		{ID: "json", Time: at, Payload: []byte(`{"a": [1, 2]}`),
+			Header: map[string]string{"content-type": "application/json; charset=utf-8", "ce_type": "com.x", "ce_source": "/s", "ce_subject": "sub", "tenant": "acme"}},
+		{ID: "text", Time: at, Payload: []byte("héllo \"world\"\n"), Header: map[string]string{"content-type": "text/plain"}},
+		{ID: "binary", Time: at, Payload: []byte{0, 1, 0xff}, Header: map[string]string{"content-type": "application/protobuf"}},
+		{ID: "json that is not", Time: at, Payload: []byte(`{"a":`), Header: map[string]string{"content-type": "application/json"}},
+		{ID: "no content-type", Time: at, Payload: []byte(`{"a":1}`)},
+		{ID: "empty", Time: at},
+	} {
+		t.Run(in.ID, func(t *testing.T) {
+			m := in
+			require.NoError(t, driver.WriteStructured(&m))
+			assert.Equal(t, driver.MediaTypeStructured, m.Header["content-type"])
+			for k := range m.Header {
+				assert.NotContains(t, k, "ce_", "attributes travel in the payload")
+			}
+			var event map[string]any
+			require.NoError(t, json.Unmarshal(m.Payload, &event), "%s", m.Payload)
+			assert.Equal(t, "1.0", event["specversion"])
+			assert.Equal(t, in.ID, event["id"])
+			assert.NotEmpty(t, event["type"])
+			assert.NotEmpty(t, event["source"])
+
+			wire := wireMap(t, encode(&m))
+			assert.Equal(t, m.Header, wire, "EncodeHeaders writes only the headers of a structured message")
+
+			out := driver.Message{Payload: m.Payload, Header: m.Header}
+			require.NoError(t, driver.ReadStructured(&out))
+			assert.Equal(t, in.ID, out.ID)
+			assert.True(t, in.Time.Equal(out.Time))
+			assert.Equal(t, string(in.Payload), string(out.Payload))
+			assert.Equal(t, in.Header, out.Header)
+		})
+	}
+}
+
+func TestWriteStructuredRefusesReservedNames(t *testing.T) {
+	m := driver.Message{ID: "x", Header: map[string]string{"ce_data": "y"}}
+	err := driver.WriteStructured(&m)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), `"ce_data"`)
+}
+
+func TestIsStructured(t *testing.T) {
+	for ct, want := range map[string]bool{
+		"application/cloudevents+json":                 true,
+		" Application/CloudEvents+JSON; charset=utf-8": true,
+		"application/cloudevents-batch+json":           true,
+		"application/json":                             false,
+		"application/cloudevent":                       false,
+		"":                                             false,
+	} {
+		assert.Equal(t, want, driver.IsStructured(map[string]string{driver.HeaderContentType: ct}), "%q", ct)
+	}
+	assert.False(t, driver.IsStructured(nil))
+	header := map[string]string{driver.HeaderContentType: "application/json; charset=utf-8"}
+	assert.Zero(t, testing.AllocsPerRun(100, func() { driver.IsStructured(header) }), "checked for every message: no allocation")
 }

@@ -65,42 +65,56 @@ func sdkEvents(t *testing.T, addr, topic string, n int) ([]*event.Event, []*sara
 }
 
 func TestCloudEventsSDKReadsEventbusEvents(t *testing.T) {
-	addr := testbroker.Kafka(t)
-	b := openBus(t, kafkaURL(addr))
-	topic := uniqueName("interop-ce-read")
-	orders := bus.NewTopic(topic, codec.JSON[order]{}).WithEventType("com.example.order.created")
+	for _, mode := range []struct {
+		name     string
+		opts     []bus.Option
+		encoding binding.Encoding
+	}{
+		{"binary", nil, binding.EncodingBinary},
+		{"structured", []bus.Option{bus.StructuredMode()}, binding.EncodingStructured},
+	} {
+		t.Run(mode.name, func(t *testing.T) {
+			addr := testbroker.Kafka(t)
+			b := openBus(t, kafkaURL(addr), mode.opts...)
+			topic := uniqueName("interop-ce-read-" + mode.name)
+			orders := bus.NewTopic(topic, codec.JSON[order]{}).WithEventType("com.example.order.created")
 
-	// An event time two hours ahead: Kafka would refuse it as a record timestamp.
-	at := time.Now().Add(2 * time.Hour).Round(time.Microsecond).UTC()
-	typed, err := orders.Message("o-1", order{ID: "o-1", Total: 42})
-	require.NoError(t, err)
-	typed.Time = at
-	typed.Header["ce_subject"] = "o-1"
-	typed.Header["ce_region"] = "eu-west-1"
-	typed.Header["ce_source"] = "https://shop.example/orders"
-	typed.Header["tenant"] = "acme"
-	plain := &bus.Message{Payload: []byte{0, 1, 2}}
-	require.NoError(t, b.Publish(t.Context(), topic, typed, plain))
+			// An event time two hours ahead: Kafka would refuse it as a record timestamp.
+			at := time.Now().Add(2 * time.Hour).Round(time.Microsecond).UTC()
+			typed, err := orders.Message("o-1", order{ID: "o-1", Total: 42})
+			require.NoError(t, err)
+			typed.Time = at
+			typed.Header["ce_subject"] = "o-1"
+			typed.Header["ce_region"] = "eu-west-1"
+			typed.Header["ce_source"] = "https://shop.example/orders"
+			typed.Header["tenant"] = "acme"
+			plain := &bus.Message{Payload: []byte{0, 1, 2}}
+			require.NoError(t, b.Publish(t.Context(), topic, typed, plain))
 
-	events, records := sdkEvents(t, addr, topic, 2)
-	ev := events[0]
-	assert.Equal(t, typed.ID, ev.ID())
-	assert.Equal(t, "com.example.order.created", ev.Type())
-	assert.Equal(t, "https://shop.example/orders", ev.Source())
-	assert.Equal(t, "o-1", ev.Subject())
-	assert.True(t, at.Equal(ev.Time()), "time %v, want %v", ev.Time(), at)
-	assert.Equal(t, "eu-west-1", ev.Extensions()["region"])
-	assert.Equal(t, "application/json", ev.DataContentType())
-	assert.JSONEq(t, `{"id":"o-1","total":42}`, string(ev.Data()))
-	assert.Equal(t, "o-1", string(records[0].Key))
-	assert.WithinDuration(t, time.Now(), records[0].Timestamp, time.Minute, "the record timestamp is the produce time")
+			events, records := sdkEvents(t, addr, topic, 2)
+			for _, r := range records {
+				assert.Equal(t, mode.encoding, kafka_sarama.NewMessageFromConsumerMessage(r).ReadEncoding())
+			}
+			ev := events[0]
+			assert.Equal(t, typed.ID, ev.ID())
+			assert.Equal(t, "com.example.order.created", ev.Type())
+			assert.Equal(t, "https://shop.example/orders", ev.Source())
+			assert.Equal(t, "o-1", ev.Subject())
+			assert.True(t, at.Equal(ev.Time()), "time %v, want %v", ev.Time(), at)
+			assert.Equal(t, "eu-west-1", ev.Extensions()["region"])
+			assert.Equal(t, "application/json", ev.DataContentType())
+			assert.JSONEq(t, `{"id":"o-1","total":42}`, string(ev.Data()))
+			assert.Equal(t, "o-1", string(records[0].Key))
+			assert.WithinDuration(t, time.Now(), records[0].Timestamp, time.Minute, "the record timestamp is the produce time")
 
-	ev = events[1]
-	assert.Equal(t, plain.ID, ev.ID())
-	assert.Equal(t, "eventbus.message", ev.Type(), "the default type fills the required attribute")
-	assert.Equal(t, "eventbus", ev.Source())
-	assert.True(t, plain.Time.Equal(ev.Time()))
-	assert.Equal(t, []byte{0, 1, 2}, ev.Data())
+			ev = events[1]
+			assert.Equal(t, plain.ID, ev.ID())
+			assert.Equal(t, "eventbus.message", ev.Type(), "the default type fills the required attribute")
+			assert.Equal(t, "eventbus", ev.Source())
+			assert.True(t, plain.Time.Equal(ev.Time()))
+			assert.Equal(t, []byte{0, 1, 2}, ev.Data())
+		})
+	}
 }
 
 func TestEventbusReadsCloudEventsSDKEvents(t *testing.T) {

@@ -30,11 +30,11 @@ func uniqueName(prefix string) string {
 }
 
 // openBus opens url and closes the bus when the test ends.
-func openBus(t *testing.T, url string) *bus.Bus {
+func openBus(t *testing.T, url string, opts ...bus.Option) *bus.Bus {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), waitTimeout)
 	defer cancel()
-	b, err := bus.Open(ctx, url)
+	b, err := bus.Open(ctx, url, opts...)
 	require.NoError(t, err)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)

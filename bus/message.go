@@ -39,9 +39,6 @@ type Message struct {
 	Attempt int
 
 	receipt driver.Receipt
-	// structuredRead is set once a structured-mode message was read into
-	// its binary-mode fields.
-	structuredRead bool
 }
 
 // As sets target to the backend's native message when it can, for what the

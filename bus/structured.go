@@ -19,7 +19,10 @@ import (
 // ever in structured mode when it could not be read.
 func readStructured(next Handler) Handler {
 	return func(ctx context.Context, m *Message) error {
-		if m.structuredRead || !driver.IsStructured(m.Header) || isDeadLetter(m) {
+		// Once read, a message is no longer structured (ReadStructured
+		// refuses a CloudEvents format as datacontenttype), so a retry
+		// does not read it again.
+		if !driver.IsStructured(m.Header) || isDeadLetter(m) {
 			return next(ctx, m)
 		}
 		dm := driver.Message{ID: m.ID, Key: m.Key, Payload: m.Payload, Header: m.Header, Time: m.Time}
@@ -27,9 +30,6 @@ func readStructured(next Handler) Handler {
 			return Permanent(fmt.Errorf("%w: message %s on %q: %w", ErrDecode, m.ID, m.Topic, err))
 		}
 		m.ID, m.Payload, m.Header, m.Time = dm.ID, dm.Payload, dm.Header, dm.Time
-		// A retry runs the handler on the message as read; its payload must
-		// not be read as an envelope again.
-		m.structuredRead = true
 		return next(ctx, m)
 	}
 }

@@ -2,6 +2,7 @@ package bus_test
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -75,6 +76,31 @@ func TestStructuredModeWritesTheEventAsPayload(t *testing.T) {
 	assert.JSONEq(t, `{"specversion":"1.0","id":"e-1","time":"2030-01-02T03:04:05Z","type":"com.x","source":"eventbus",
 		"datacontenttype":"application/json","data":{"n":1}}`, string(conn.msgs[0].Payload))
 	assert.Equal(t, `{"n":1}`, string(m.Payload), "the caller's message is not changed")
+}
+
+func TestStructuredMessageIsReadOnceAcrossRetries(t *testing.T) {
+	b, err := bus.Open(t.Context(), "mem://", bus.StructuredMode())
+	require.NoError(t, err)
+	defer b.Close(context.Background())
+	runs := make(chan *bus.Message, 2)
+	sub, err := b.Subscribe(t.Context(), "t", func(_ context.Context, m *bus.Message) error {
+		runs <- &bus.Message{ID: m.ID, Payload: m.Payload, Header: m.Header}
+		if m.Attempt == 1 {
+			return errors.New("once more")
+		}
+		return nil
+	}, bus.Group("g"), bus.Retry(bus.RetryPolicy{MaxAttempts: 2, InitialBackoff: time.Millisecond, MaxBackoff: time.Millisecond, Multiplier: 1}))
+	require.NoError(t, err)
+	defer sub.Close(context.Background())
+	require.NoError(t, b.Publish(t.Context(), "t", &bus.Message{ID: "e", Payload: []byte("text"), Header: map[string]string{"content-type": "text/plain"}}))
+	for range 2 {
+		select {
+		case m := <-runs:
+			assert.Equal(t, &bus.Message{ID: "e", Payload: []byte("text"), Header: map[string]string{"content-type": "text/plain"}}, m)
+		case <-time.After(10 * time.Second):
+			require.FailNow(t, "no run")
+		}
+	}
 }
 
 func TestStructuredModeRefusesReservedHeader(t *testing.T) {

@@ -40,9 +40,15 @@ func MediaType(contentType string) string {
 // is in CloudEvents structured mode (of any event format, or a batch), which
 // ReadStructured turns into a binary-mode one.
 func IsStructured(header map[string]string) bool {
-	// Called for every message published and delivered: no allocation.
+	return isCloudEventsFormat(header[HeaderContentType])
+}
+
+// isCloudEventsFormat reports whether a content-type is a CloudEvents
+// event format (application/cloudevents...). It is checked for every
+// message published and delivered: no allocation.
+func isCloudEventsFormat(contentType string) bool {
 	const prefix = "application/cloudevents"
-	ct := strings.TrimLeft(header[HeaderContentType], " \t")
+	ct := strings.TrimLeft(contentType, " \t")
 	return len(ct) >= len(prefix) && strings.EqualFold(ct[:len(prefix)], prefix)
 }
 
@@ -96,6 +102,9 @@ func ReadStructured(m *Message) error {
 			continue
 		}
 		if name == "datacontenttype" {
+			if isCloudEventsFormat(value) {
+				return fmt.Errorf("%w: structured-mode event has datacontenttype %s, itself a CloudEvents format", ErrUnreadableEvent, value)
+			}
 			out.Header[HeaderContentType] = value
 			continue
 		}

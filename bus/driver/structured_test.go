@@ -103,6 +103,7 @@ func TestReadStructuredErrors(t *testing.T) {
 		{"both data", driver.MediaTypeStructured, `{"specversion":"1.0","data":1,"data_base64":"AA=="}`, "both data and data_base64"},
 		{"bad base64", driver.MediaTypeStructured, `{"specversion":"1.0","data_base64":"!!"}`, "data_base64"},
 		{"object attribute", driver.MediaTypeStructured, `{"specversion":"1.0","ext":{"a":1}}`, `attribute "ext" is not a string`},
+		{"nested event", driver.MediaTypeStructured, `{"specversion":"1.0","datacontenttype":"application/cloudevents+json","data":{}}`, "itself a CloudEvents format"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -32,7 +33,11 @@ func kafkaTool(t *testing.T, class, stdin string, args ...string) string {
 	defer cancel()
 	java := append([]string{"-Xmx256m", "-XX:TieredStopAtLevel=1", "-Dlog4j2.configurationFile=" + logConfig,
 		"-cp", filepath.Join(lib, "*"), class}, args...)
-	cmd := exec.CommandContext(ctx, "java", java...)
+	javaBin := "java"
+	if home := os.Getenv("JAVA_HOME"); home != "" {
+		javaBin = filepath.Join(home, "bin", "java") // as scripts/brokers.sh
+	}
+	cmd := exec.CommandContext(ctx, javaBin, java...)
 	cmd.Stdin = strings.NewReader(stdin)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr

@@ -49,7 +49,7 @@ fuzz: ## run every fuzz target for FUZZTIME (40000 inputs, a few seconds) each
 
 # Broker tests skip without their EVENTBUS_TEST_* variables, also under CI.
 unit: ## all tests that need no broker
-	env -u CI -u EVENTBUS_TEST_KAFKA -u EVENTBUS_TEST_KAFKA_SASL -u EVENTBUS_TEST_KAFKA_TLS -u EVENTBUS_TEST_KAFKA_TLS_CA -u EVENTBUS_TEST_PULSAR -u EVENTBUS_TEST_PULSAR_ADMIN -u EVENTBUS_TEST_KAFKA_CLUSTER \
+	env -u CI -u EVENTBUS_TEST_KAFKA -u EVENTBUS_TEST_KAFKA_SASL -u EVENTBUS_TEST_KAFKA_TLS -u EVENTBUS_TEST_KAFKA_TLS_CA -u EVENTBUS_TEST_PULSAR -u EVENTBUS_TEST_PULSAR_ADMIN -u EVENTBUS_TEST_KAFKA_CLUSTER -u EVENTBUS_TEST_KAFKA_TOOLS \
 		$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./...
 
 lint: vet fmt staticcheck ## go vet, gofmt, staticcheck

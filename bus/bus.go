@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/eventbus-go/eventbus/bus/driver"
 )
@@ -19,6 +20,8 @@ type Bus struct {
 	name   string
 	logger *slog.Logger
 	caps   driver.Capabilities
+	// structured makes Publish write CloudEvents structured mode.
+	structured bool
 
 	mu     sync.RWMutex // guards closed and subs; Publish takes it for reading
 	closed bool
@@ -86,10 +89,19 @@ func (b *Bus) Publish(ctx context.Context, topic string, msgs ...*Message) error
 		if m.Time.IsZero() {
 			m.Time = now
 		}
-		*buf = append(*buf, driver.Message{ID: m.ID, Key: m.Key, Payload: m.Payload, Header: m.Header, Time: m.Time})
-		if err := driver.CheckSize(&(*buf)[i], b.caps.MaxMessageBytes); err != nil {
+		if err := checkUTF8(m); err != nil {
+			return fmt.Errorf("%w: publish to %q: message %d (id %q): %w", ErrInvalidMessage, topic, i, m.ID, err)
+		}
+		dm := driver.Message{ID: m.ID, Key: m.Key, Payload: m.Payload, Header: m.Header, Time: m.Time}
+		if b.structured {
+			if err := driver.WriteStructured(&dm); err != nil {
+				return fmt.Errorf("%w: publish to %q: message %d (id %q): %w", ErrInvalidMessage, topic, i, m.ID, err)
+			}
+		}
+		if err := driver.CheckSize(&dm, b.caps.MaxMessageBytes); err != nil {
 			return fmt.Errorf("eventbus: publish to %q: message %d (id %s): %w", topic, i, m.ID, err)
 		}
+		*buf = append(*buf, dm)
 	}
 	err := b.conn.Publish(ctx, topic, *buf)
 	if err == nil {
@@ -106,6 +118,24 @@ func (b *Bus) Publish(ctx context.Context, topic string, msgs ...*Message) error
 		return pe
 	}
 	return fmt.Errorf("eventbus: publish %d messages to %q: %w", len(msgs), topic, err)
+}
+
+// checkUTF8 reports the first header name or value, or an ID, that is not
+// valid UTF-8: CloudEvents bindings (Kafka headers, Pulsar properties) carry
+// only text.
+func checkUTF8(m *Message) error {
+	if !utf8.ValidString(m.ID) {
+		return errors.New("the ID is not valid UTF-8")
+	}
+	for k, v := range m.Header {
+		if !utf8.ValidString(k) {
+			return fmt.Errorf("header name %q is not valid UTF-8", k)
+		}
+		if !utf8.ValidString(v) {
+			return fmt.Errorf("header %q: value is not valid UTF-8", k)
+		}
+	}
+	return nil
 }
 
 func (b *Bus) startPublish(topic string) error {

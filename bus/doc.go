@@ -31,5 +31,8 @@
 //     producers last.
 //
 // Typed events go through Topic[T] with a Codec[T] (see package bus/codec).
-// Messages travel in CloudEvents binary mode (ce_* headers).
+// Messages travel in CloudEvents binary mode (ce_* headers). Handlers see
+// messages in CloudEvents structured mode (content-type
+// application/cloudevents+json) from other producers read into the same
+// fields, and plain messages with an ID and a time from the backend.
 package bus

@@ -47,13 +47,26 @@ func Schemes() []string {
 type Option func(*openOptions)
 
 type openOptions struct {
-	logger *slog.Logger
+	logger     *slog.Logger
+	structured bool
 }
 
 // WithLogger sets the logger for the bus and its driver; the default is
 // slog.Default(). Loggers never receive secrets.
 func WithLogger(l *slog.Logger) Option {
 	return func(o *openOptions) { o.logger = l }
+}
+
+// StructuredMode makes Publish write CloudEvents structured mode: each
+// message's payload becomes the whole event in JSON (content-type
+// application/cloudevents+json), with its data as a JSON value when the
+// message's content-type is JSON, as text when it is text, and in
+// data_base64 otherwise; only headers that are not CloudEvents attributes
+// stay headers. For consumers that read structured mode only. Subscribers
+// read both modes either way; dead letters are always written in binary
+// mode.
+func StructuredMode() Option {
+	return func(o *openOptions) { o.structured = true }
 }
 
 // Open connects to the backend named by rawURL's scheme: "mem://",
@@ -89,7 +102,9 @@ func Open(ctx context.Context, rawURL string, opts ...Option) (*Bus, error) {
 		return nil, err
 	}
 	// The name keeps no user info and no query: those may hold secrets.
-	return newBus(conn, u.Scheme+"://"+u.Host+u.Path, logger), nil
+	b := newBus(conn, u.Scheme+"://"+u.Host+u.Path, logger)
+	b.structured = o.structured
+	return b, nil
 }
 
 // NewBus wraps an already open driver connection. Drivers' tests and

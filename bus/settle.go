@@ -112,8 +112,7 @@ func withdrawn(m *Message) bool {
 // once that is durable. If the publish fails, the message stays and runs
 // again after MaxBackoff.
 func (s *Subscription) deadLetter(q *keyQueue, m *Message, lastFailure time.Time) {
-	letter := driver.Message{ID: m.ID, Key: m.Key, Payload: m.Payload, Time: m.Time,
-		Header: deadLetterHeader(m, s.cfg.group, q.lastErr, q.firstFailure, lastFailure)}
+	letter := deadLetterMessage(m, s.cfg.group, q.lastErr, q.firstFailure, lastFailure)
 	if err := s.bus.conn.Publish(s.handlerCtx, s.deadLetterTopic, []driver.Message{letter}); err != nil {
 		delay := s.cfg.retry.MaxBackoff
 		s.logger.Error("cannot publish to the dead-letter topic: the message will run again",

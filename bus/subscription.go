@@ -159,6 +159,7 @@ func (b *Bus) Subscribe(ctx context.Context, topic string, h Handler, opts ...Su
 	for i := len(cfg.middleware) - 1; i >= 0; i-- {
 		h = cfg.middleware[i](h)
 	}
+	h = readStructured(h)
 	s := &Subscription{
 		bus:             b,
 		topic:           topic,

@@ -3,6 +3,7 @@ package kafka_test
 import (
 	"log/slog"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 	"github.com/eventbus-go/eventbus/bus"
 	"github.com/eventbus-go/eventbus/bus/bustest"
 	"github.com/eventbus-go/eventbus/bus/driver"
+	"github.com/eventbus-go/eventbus/internal/rawkafka"
 	"github.com/eventbus-go/eventbus/kafka"
 )
 
@@ -41,7 +43,14 @@ func runConformance(t *testing.T, be backend, params ...string) {
 			require.NoError(t, err)
 			return c
 		},
-		ConnAs:    []any{new(*confluent.Producer), new(*confluent.AdminClient)},
-		MessageAs: []any{new(*confluent.Message)},
+		ConnAs:         []any{new(*confluent.Producer), new(*confluent.AdminClient)},
+		MessageAs:      []any{new(*confluent.Message)},
+		PublishForeign: be.produceRaw,
 	})
+}
+
+// produceRaw produces one record with a plain confluent-kafka-go producer.
+func (b backend) produceRaw(t *testing.T, topic, key string, payload []byte, header map[string]string) {
+	servers, _, _ := strings.Cut(strings.TrimPrefix(b.url, "kafka://"), "?")
+	rawkafka.Produce(t, servers, topic, key, payload, header)
 }

@@ -279,7 +279,8 @@ func (c *conn) Publish(ctx context.Context, topic string, msgs []driver.Message)
 }
 
 // newRecords turns driver messages into Kafka records: Key to the record
-// key, Time to its timestamp, ID, Time and Header to CloudEvents headers;
+// key, ID, Time and Header to CloudEvents headers, the record timestamp
+// left to librdkafka (the produce time);
 // each record's Opaque points to its index in msgs. The records of one
 // call share one array of records, one of headers and one buffer for keys
 // and header values, to spare the garbage collector (Produce copies them
@@ -320,8 +321,12 @@ func newRecords(topic string, msgs []driver.Message) []kafka.Message {
 		records[i] = kafka.Message{
 			TopicPartition: kafka.TopicPartition{Topic: &topic, Partition: kafka.PartitionAny},
 			Value:          m.Payload,
-			Timestamp:      m.Time,
-			Opaque:         &indexes[i],
+			// No Timestamp: the record carries its produce time (or the
+			// broker's append time), while the event time travels in
+			// ce_time. Kafka rejects record timestamps too far from the
+			// broker's clock (log.message.timestamp.*.max.ms) and deletes
+			// records by them, so an event time cannot be one.
+			Opaque: &indexes[i],
 		}
 		if m.Key != "" {
 			start := len(buf)

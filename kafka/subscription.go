@@ -159,6 +159,7 @@ func (s *subscription) deliver(d *driver.Delivery, q polled) {
 	for _, h := range m.Headers {
 		driver.DecodeHeader(&d.Message, h.Key, string(h.Value))
 	}
+	setPositionID(&d.Message, m)
 	p.handOut(offset)
 }
 

@@ -1,11 +1,12 @@
 package pulsar_test
 
 import (
+	"context"
 	"log/slog"
 	"net/url"
 	"testing"
 
-	"github.com/apache/pulsar-client-go/pulsar"
+	apachepulsar "github.com/apache/pulsar-client-go/pulsar"
 	"github.com/stretchr/testify/require"
 
 	"github.com/eventbus-go/eventbus/bus"
@@ -31,7 +32,25 @@ func TestConformance(t *testing.T) {
 			require.NoError(t, err)
 			return c
 		},
-		ConnAs:    []any{new(pulsar.Client)},
-		MessageAs: []any{new(pulsar.ConsumerMessage), new(pulsar.Message)},
+		ConnAs:         []any{new(apachepulsar.Client)},
+		MessageAs:      []any{new(apachepulsar.ConsumerMessage), new(apachepulsar.Message)},
+		PublishForeign: sendRaw,
 	})
+}
+
+// sendRaw sends one message with a plain pulsar-client-go producer, batching
+// on (so that messages can share an entry): no properties but those given,
+// no event time.
+func sendRaw(t *testing.T, topic, key string, payload []byte, header map[string]string) {
+	t.Helper()
+	client, err := apachepulsar.NewClient(apachepulsar.ClientOptions{URL: testbroker.Pulsar(t), Logger: quietPulsarLogger()})
+	require.NoError(t, err)
+	defer client.Close()
+	producer, err := client.CreateProducer(apachepulsar.ProducerOptions{Topic: topic})
+	require.NoError(t, err)
+	defer producer.Close()
+	ctx, cancel := context.WithTimeout(t.Context(), waitTimeout)
+	defer cancel()
+	_, err = producer.Send(ctx, &apachepulsar.ProducerMessage{Key: key, Payload: payload, Properties: header})
+	require.NoError(t, err)
 }

@@ -160,7 +160,7 @@ func (c *conn) Publish(ctx context.Context, topic string, msgs []driver.Message)
 		pm := &pulsar.ProducerMessage{
 			Payload:    m.Payload,
 			Key:        m.Key,
-			EventTime:  m.Time,
+			EventTime:  eventTime(m.Time),
 			Properties: make(map[string]string, len(m.Header)+5),
 		}
 		driver.EncodeHeaders(m, func(k, v string) { pm.Properties[k] = v })

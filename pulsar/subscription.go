@@ -141,14 +141,7 @@ func (s *subscription) fill(d *driver.Delivery, cm pulsar.ConsumerMessage) {
 	for k, v := range msg.Properties() {
 		driver.DecodeHeader(&d.Message, k, v)
 	}
-	if d.Time.IsZero() {
-		// A producer that is not eventbus: its event time, else the
-		// broker's publish time.
-		d.Time = msg.EventTime()
-		if d.Time.IsZero() {
-			d.Time = msg.PublishTime()
-		}
-	}
+	setFallbacks(&d.Message, msg)
 	if s.partitioned {
 		d.Partition = msg.ID().PartitionIdx()
 	}

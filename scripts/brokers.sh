@@ -8,6 +8,8 @@
 #   scripts/brokers.sh restart kafka|pulsar         kill -9 and start again, data kept
 #   scripts/brokers.sh status  [kafka|pulsar|all]
 #   scripts/brokers.sh env                          print the EVENTBUS_TEST_* exports
+#   scripts/brokers.sh kafka-tools                  resolve Kafka's command-line tools (up does
+#                  it too) and print the folder of their jars
 #   scripts/brokers.sh run [kafka|pulsar|all|kafka-cluster] -- CMD...
 #                  start the brokers, run CMD with EVENTBUS_TEST_* set, then stop
 #                  the brokers this call started (also when CMD fails)
@@ -27,7 +29,9 @@
 # EVENTBUS_KAFKA_SASL_PORT (9093), EVENTBUS_KAFKA_CONTROLLER_PORT (9094),
 # EVENTBUS_KAFKA_TLS_PORT (9095), EVENTBUS_PULSAR_PORT (6650), EVENTBUS_PULSAR_HTTP_PORT (8080) and
 # EVENTBUS_PULSAR_BOOKIE_PORT (3181). Jars are cached in .cache/, data and logs
-# live in .brokers/<broker>/. See docs/CONTRIBUTING-brokers.md.
+# live in .brokers/<broker>/. Kafka's command-line tools (console producer and
+# consumer, for the interop tests) are resolved beside the Kafka broker into
+# .cache/tools/. See docs/CONTRIBUTING-brokers.md.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -105,16 +109,18 @@ require_go() {
   command -v go >/dev/null || die "go not found: install Go (https://go.dev/dl/), it builds the readiness check"
 }
 
-# lib_dir NAME prints where the broker's runtime jars are cached.
+# lib_dir NAME prints where the runtime jars of a broker, or of kafka-tools
+# (Kafka's command-line tools), are cached.
 lib_dir() {
   case $1 in
     kafka) printf '%s/brokers/kafka-%s/lib\n' "$CACHE" "$KAFKA_VERSION" ;;
+    kafka-tools) printf '%s/tools/kafka-tools-%s/lib\n' "$CACHE" "$KAFKA_VERSION" ;;
     pulsar) printf '%s/brokers/pulsar-%s/lib\n' "$CACHE" "$PULSAR_VERSION" ;;
   esac
 }
 
-# resolve_jars NAME copies the broker's runtime jars into lib_dir with Maven,
-# on first use only.
+# resolve_jars NAME copies the runtime jars of a broker or of kafka-tools
+# into lib_dir with Maven, on first use only.
 resolve_jars() {
   local name=$1 lib start
   lib=$(lib_dir "$name")
@@ -558,6 +564,10 @@ cmd_up() {
   # The slow parts of a first run, all network or compiler bound: overlap them.
   build_brokercheck &
   jobs+=($!)
+  if [[ " ${names[*]} " == *" kafka "* ]]; then
+    resolve_jars kafka-tools &
+    jobs+=($!)
+  fi
   for name in "${to_start[@]}"; do
     resolve_jars "$name" &
     jobs+=($!)
@@ -634,7 +644,23 @@ cmd_env() {
   for name in kafka pulsar kafka-cluster; do
     [[ -f $STATE/$name/addresses ]] && sed 's/^/export /' "$STATE/$name/addresses"
   done
+  if [[ -f $STATE/kafka/addresses ]] && tools_lib >/dev/null; then
+    printf 'export EVENTBUS_TEST_KAFKA_TOOLS=%s\n' "$(tools_lib)"
+  fi
   return 0
+}
+
+# tools_lib prints the folder of the resolved kafka-tools jars, if they are.
+tools_lib() {
+  local lib
+  lib=$(lib_dir kafka-tools)
+  [[ -f $lib/.complete ]] || return 1
+  printf '%s\n' "$lib"
+}
+
+cmd_kafka_tools() {
+  resolve_jars kafka-tools
+  tools_lib
 }
 
 # Brokers that `run` started and must stop. Global: the EXIT trap runs after
@@ -660,6 +686,10 @@ cmd_run() {
   trap 'exit 130' INT TERM
   locked cmd_up "$which"
   for name in "${names[@]}"; do addresses "$name"; done
+  if [[ " ${names[*]} " == *" kafka "* ]]; then
+    EVENTBUS_TEST_KAFKA_TOOLS=$(tools_lib) || die "the kafka-tools jars were not resolved"
+    export EVENTBUS_TEST_KAFKA_TOOLS
+  fi
   "$@"
 }
 
@@ -698,6 +728,7 @@ main() {
     restart) locked cmd_restart "$@" ;;
     status) cmd_status "$@" ;;
     env) cmd_env ;;
+    kafka-tools) locked cmd_kafka_tools ;;
     run) cmd_run "$@" ;;
     *)
       sed -n '3,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//' >&2

@@ -10,9 +10,10 @@
 // It checks the promises package bus makes on every backend: round trips,
 // isolation of topics and groups, work split within a group, per-key order
 // under concurrency, retries, dead letters, redelivery, panics, shutdown
-// and bad input. With Harness.OpenConn set it also runs the driver section,
-// which checks the contract of package bus/driver on the driver.Conn
-// itself.
+// and bad input; with Harness.PublishForeign, also what it reads from
+// producers that are not eventbus. With Harness.OpenConn set it also runs
+// the driver section, which checks the contract of package bus/driver on
+// the driver.Conn itself.
 package bustest
 
 import (
@@ -40,7 +41,13 @@ type Harness struct {
 	NewTopic func(t *testing.T) string
 	// Timeout bounds each wait for deliveries; 0 means one minute.
 	Timeout time.Duration
-
+	// PublishForeign publishes one message to topic as a producer that is
+	// not eventbus would, with the backend's own client: payload as the
+	// body, header exactly as the record's headers (Kafka) or properties
+	// (Pulsar), nothing added: no ce_* headers, no ID, no event time. The
+	// cases of messages from other producers (plain records, CloudEvents
+	// binary and structured mode) run only when it is set.
+	PublishForeign func(t *testing.T, topic, key string, payload []byte, header map[string]string)
 	// OpenConn, when set, runs the driver section: cases named Driver/...
 	// that call a driver.Conn directly and check the contract written in
 	// package bus/driver. Each call is a new connection to the same
@@ -100,6 +107,9 @@ func Run(t *testing.T, h Harness) {
 	}
 	if h.OpenConn != nil {
 		tests = append(tests, s.driverTests()...)
+	}
+	if h.PublishForeign != nil {
+		tests = append(tests, s.foreignTests()...)
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -64,6 +64,13 @@ type Message struct {
 
 // Delivery is a message handed to package bus by a Subscription, with the
 // receipt that settles it.
+//
+// Its ID is never empty: for a message whose producer set no ce_id, the
+// driver derives one from the message's position in the backend, unique
+// within it and the same on every redelivery and in every group (Kafka:
+// "<topic>/<partition>/<offset>"). Its Time is zero only when the backend
+// has no time for a message without ce_time. Structured-mode messages are
+// delivered as they came; package bus reads them (ReadStructured).
 type Delivery struct {
 	Message
 	Receipt

@@ -10,6 +10,7 @@
 //	EVENTBUS_TEST_KAFKA_TLS_CA the CA certificate (PEM file) of the Kafka SSL listener
 //	EVENTBUS_TEST_PULSAR       Pulsar service URL, pulsar://127.0.0.1:6650
 //	EVENTBUS_TEST_PULSAR_ADMIN Pulsar admin URL, http://127.0.0.1:8080
+//	EVENTBUS_TEST_KAFKA_TOOLS  folder of the jars of Kafka's command-line tools (console producer and consumer)
 //
 // The 3-node Kafka cluster for failover tests (`scripts/brokers.sh up
 // kafka-cluster`, which `make test` starts only for the failover tests) sets
@@ -53,6 +54,7 @@ const (
 	EnvPulsar       = "EVENTBUS_TEST_PULSAR"
 	EnvPulsarAdmin  = "EVENTBUS_TEST_PULSAR_ADMIN"
 	EnvKafkaCluster = "EVENTBUS_TEST_KAFKA_CLUSTER"
+	EnvKafkaTools   = "EVENTBUS_TEST_KAFKA_TOOLS"
 )
 
 // Kafka returns the bootstrap servers of the PLAINTEXT listener.
@@ -76,6 +78,14 @@ func KafkaSASL(t testing.TB) string {
 func KafkaTLS(t testing.TB) (addr, caFile string) {
 	t.Helper()
 	return lookup(t, EnvKafkaTLS), lookup(t, EnvKafkaTLSCA)
+}
+
+// KafkaTools returns the folder of the jars of Kafka's command-line tools,
+// which scripts/brokers.sh resolves beside the broker: run a tool with
+// `java -cp <folder>/* org.apache.kafka.tools.ConsoleProducer ...`.
+func KafkaTools(t testing.TB) string {
+	t.Helper()
+	return lookup(t, EnvKafkaTools)
 }
 
 // Pulsar returns the Pulsar service URL (pulsar://host:port).

@@ -25,6 +25,7 @@ type Subscription struct {
 	driverSub       driver.Subscription
 	handler         Handler
 	logger          *slog.Logger
+	tel             *subscriptionTelemetry // spans, metrics, lag
 
 	// handlerCtx carries the Subscribe context's values to handlers; it is
 	// cancelled only when the shutdown deadline passes.
@@ -122,6 +123,7 @@ func (b *Bus) Subscribe(ctx context.Context, topic string, h Handler, opts ...Su
 		slots:           make(chan struct{}, cfg.maxInFlight),
 		done:            make(chan struct{}),
 	}
+	s.tel = b.tel.subscription(s)
 	s.handlerCtx, s.cancelHandlers = context.WithCancel(context.WithoutCancel(ctx))
 	receiveCtx, stopReceiving := context.WithCancel(ctx)
 	s.stopReceiving = stopReceiving
@@ -214,6 +216,7 @@ func (s *Subscription) enqueue(d *driver.Delivery) {
 		receipt: d.Receipt,
 	}
 	s.mu.Lock()
+	s.tel.received(m)
 	if s.stopping {
 		// A backend that went on receiving after shutdown began.
 		s.mu.Unlock()
@@ -272,6 +275,7 @@ func (s *Subscription) run(q *keyQueue) {
 	stopping = s.stopping
 	if !stopping && !withdrawn(m) && s.cfg.retry.shouldRetry(err, q.failures, q.firstFailure) {
 		delay := s.cfg.retry.backoff(q.failures)
+		s.tel.retried()
 		s.logger.Debug("handler failed, will retry", "id", m.ID, "key", m.Key, "attempt", m.Attempt, "retry_in", delay, "err", err)
 		s.backoff[q] = struct{}{}
 		q.timer = time.AfterFunc(delay, func() { s.retryNow(q, m) })
@@ -340,12 +344,14 @@ func withdrawn(m *Message) bool {
 }
 
 func (s *Subscription) invoke(m *Message) (err error) {
+	ctx, process := s.tel.startProcess(s.handlerCtx, m)
 	defer func() {
 		if r := recover(); r != nil {
 			err = newPanicError(r)
 		}
+		process.end(err)
 	}()
-	return s.handler(s.handlerCtx, m)
+	return s.handler(ctx, m)
 }
 
 // deadLetter publishes the head of q to the dead-letter topic and acks it
@@ -353,7 +359,9 @@ func (s *Subscription) invoke(m *Message) (err error) {
 func (s *Subscription) deadLetter(q *keyQueue, m *Message, lastFailure time.Time) {
 	letter := driver.Message{ID: m.ID, Key: m.Key, Payload: m.Payload, Time: m.Time,
 		Header: deadLetterHeader(m, s.cfg.group, q.lastErr, q.firstFailure, lastFailure)}
+	send := s.tel.startDeadLetter(m, s.deadLetterTopic, letter.Header)
 	err := s.bus.conn.Publish(s.handlerCtx, s.deadLetterTopic, []driver.Message{letter})
+	send.end(err)
 	if err != nil {
 		delay := s.cfg.retry.MaxBackoff
 		s.logger.Error("cannot publish to the dead-letter topic: message nacked for redelivery",
@@ -399,6 +407,7 @@ func (s *Subscription) settleHead(q *keyQueue, ack bool, nackDelay time.Duration
 }
 
 func (s *Subscription) settle(m *Message, ack bool, nackDelay time.Duration) {
+	s.tel.settled(m, ack)
 	var err error
 	if ack {
 		err = s.driverSub.Ack(&m.receipt)
@@ -493,6 +502,7 @@ func (s *Subscription) shutdown(ctx context.Context) {
 		errs = append(errs, err)
 	}
 	s.cancelHandlers()
+	s.tel.stop()
 	s.bus.removeSubscription(s)
 	if err := errors.Join(errs...); err != nil {
 		s.closeErr = fmt.Errorf("eventbus: close subscription to %q: %w", s.topic, err)

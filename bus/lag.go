@@ -1,0 +1,231 @@
+package bus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/eventbus-go/eventbus/bus/driver"
+)
+
+// Lag is how far a subscription is behind its topic.
+type Lag struct {
+	// Messages counts the messages published to the topic that the
+	// subscription's group has not acknowledged yet, over all partitions;
+	// -1 when the backend cannot tell (see Partitions).
+	Messages int64
+	// Partitions splits Messages by partition, for the partitions this
+	// subscription consumes; one entry with Partition -1 on a backend
+	// without partitions; empty when Messages is -1.
+	Partitions []PartitionLag
+	// Age is how long ago the oldest message the subscription holds
+	// unsettled was published (its Time): 0 when it holds none. Messages
+	// still at the broker, not yet received, are not counted.
+	Age time.Duration
+	// InFlight counts the messages received and not yet settled.
+	InFlight int
+}
+
+// PartitionLag is a group's backlog on one partition.
+type PartitionLag struct {
+	Partition int32 // -1 for a backend without partitions
+	Messages  int64
+}
+
+// ErrLagUnknown is wrapped by Lag's error when the backend cannot count
+// the messages the group has not acknowledged.
+var ErrLagUnknown = errors.New("eventbus: the backend does not report lag in messages")
+
+// Lag reports how far the subscription is behind its topic, asking the
+// backend within ctx for the count of messages. When the backend cannot
+// count them the error wraps ErrLagUnknown and Lag still holds Age and
+// InFlight.
+func (s *Subscription) Lag(ctx context.Context) (Lag, error) {
+	lag := Lag{Messages: -1}
+	if s.tel != nil {
+		lag.InFlight, lag.Age = s.tel.inFlight.oldest(time.Now())
+	}
+	reporter, ok := s.driverSub.(driver.LagReporter)
+	if !ok {
+		return lag, fmt.Errorf("%w: %s", ErrLagUnknown, s.bus.name)
+	}
+	parts, err := reporter.Lag(ctx)
+	if err != nil {
+		return lag, fmt.Errorf("eventbus: lag of %q: %w", s.topic, err)
+	}
+	lag.Messages = 0
+	lag.Partitions = make([]PartitionLag, len(parts))
+	for i, p := range parts {
+		lag.Partitions[i] = PartitionLag{Partition: p.Partition, Messages: p.Messages}
+		lag.Messages += p.Messages
+	}
+	slices.SortFunc(lag.Partitions, func(a, b PartitionLag) int { return int(a.Partition - b.Partition) })
+	return lag, nil
+}
+
+// inFlightLog remembers the publish time of the messages a subscription
+// holds, to tell the age of the oldest. Messages take entries in arrival
+// order, one per sequence number, in a ring as long as the subscription's
+// in-flight bound: a message is settled before its entry is needed again,
+// since no more messages than that are ever held. Recording costs an
+// atomic store per message and no lock; reading walks the ring.
+type inFlightLog struct {
+	next    atomic.Uint64 // sequence number of the next message; written by the receive loop only
+	entries []inFlightEntry
+
+	mu  sync.Mutex // serialises readers
+	low uint64     // no message below it is held
+}
+
+type inFlightEntry struct {
+	published atomic.Int64 // UnixNano of the message's Time
+	settled   atomic.Bool
+}
+
+func newInFlightLog(size int) inFlightLog {
+	return inFlightLog{entries: make([]inFlightEntry, size)}
+}
+
+func (l *inFlightLog) add(m *Message) {
+	seq := l.next.Load()
+	m.inFlightSeq = seq
+	e := &l.entries[seq%uint64(len(l.entries))]
+	e.published.Store(m.Time.UnixNano())
+	e.settled.Store(false)
+	l.next.Store(seq + 1)
+}
+
+func (l *inFlightLog) remove(m *Message) {
+	l.entries[m.inFlightSeq%uint64(len(l.entries))].settled.Store(true)
+}
+
+// oldest counts the messages held and tells the age of the oldest
+// published one.
+func (l *inFlightLog) oldest(now time.Time) (held int, age time.Duration) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	next, size := l.next.Load(), uint64(len(l.entries))
+	if next-l.low > size {
+		l.low = next - size
+	}
+	var oldest int64
+	advancing := true
+	for seq := l.low; seq < next; seq++ {
+		e := &l.entries[seq%size]
+		if e.settled.Load() {
+			if advancing {
+				l.low = seq + 1
+			}
+			continue
+		}
+		advancing = false
+		held++
+		if p := e.published.Load(); oldest == 0 || p < oldest {
+			oldest = p
+		}
+	}
+	if held == 0 {
+		return 0, 0
+	}
+	return held, max(0, now.Sub(time.Unix(0, oldest)))
+}
+
+// subscriptionTelemetry is a subscription's share of the bus telemetry:
+// attributes and options made once, the in-flight log and the gauge
+// callback. A nil one records nothing.
+type subscriptionTelemetry struct {
+	bus *telemetry
+	sub *Subscription
+
+	processName  string
+	processStart []trace.SpanStartOption
+	processAttrs []attribute.KeyValue
+	processOpts  []metric.RecordOption
+	consumedOpts []metric.AddOption
+	counterOpts  []metric.AddOption // retries, dead letters, nacks
+	gaugeAttrs   []attribute.KeyValue
+	gaugeOpts    metric.MeasurementOption
+
+	inFlight     inFlightLog
+	registration metric.Registration
+}
+
+// subscription makes the telemetry of s and registers its gauges.
+func (t *telemetry) subscription(s *Subscription) *subscriptionTelemetry {
+	if t == nil {
+		return nil
+	}
+	base := t.attributes(s.topic)
+	if s.cfg.group != "" {
+		base = append(base, semconv.MessagingConsumerGroupName(s.cfg.group))
+	}
+	processAttrs := append(slices.Clip(base), semconv.MessagingOperationName(operationProcess), semconv.MessagingOperationTypeProcess)
+	processSet := attribute.NewSet(processAttrs...)
+	baseSet := attribute.NewSet(base...)
+	st := &subscriptionTelemetry{
+		bus:          t,
+		sub:          s,
+		processName:  operationProcess + " " + s.topic,
+		processStart: []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindConsumer), trace.WithAttributes(processAttrs...)},
+		processAttrs: processAttrs,
+		processOpts:  []metric.RecordOption{metric.WithAttributeSet(processSet)},
+		consumedOpts: []metric.AddOption{metric.WithAttributeSet(processSet)},
+		counterOpts:  []metric.AddOption{metric.WithAttributeSet(baseSet)},
+		gaugeAttrs:   base,
+		gaugeOpts:    metric.WithAttributeSet(baseSet),
+		inFlight:     newInFlightLog(s.cfg.maxInFlight),
+	}
+	reg, err := t.meter.RegisterCallback(st.observe, t.inFlight, t.lag, t.lagAge)
+	if err != nil {
+		t.logger.Warn("eventbus: lag and in-flight gauges are not recorded", "topic", s.topic, "err", err)
+	} else {
+		st.registration = reg
+	}
+	return st
+}
+
+// received records a message the subscription took from the backend; the
+// receive loop calls it.
+func (st *subscriptionTelemetry) received(m *Message) {
+	if st == nil {
+		return
+	}
+	st.inFlight.add(m)
+	st.bus.consumed.Add(context.Background(), 1, st.consumedOpts...)
+}
+
+// retried counts a failed handler run that will run again.
+func (st *subscriptionTelemetry) retried() {
+	if st != nil {
+		st.bus.retries.Add(context.Background(), 1, st.counterOpts...)
+	}
+}
+
+// settled records that m was acked or nacked.
+func (st *subscriptionTelemetry) settled(m *Message, ack bool) {
+	if st == nil {
+		return
+	}
+	st.inFlight.remove(m)
+	if !ack {
+		st.bus.nacks.Add(context.Background(), 1, st.counterOpts...)
+	}
+}
+
+// stop unregisters the gauges once the subscription has shut down.
+func (st *subscriptionTelemetry) stop() {
+	if st != nil && st.registration != nil {
+		if err := st.registration.Unregister(); err != nil {
+			st.bus.logger.Debug("eventbus: unregister gauges", "err", err)
+		}
+	}
+}

@@ -16,12 +16,12 @@ import (
 // messaging.client.operation.duration, messaging.process.duration,
 // messaging.client.sent.messages and messaging.client.consumed.messages.
 const (
-	MetricRetries     = "eventbus.retries"             // handler failures that will run again
-	MetricDeadLetters = "eventbus.dead_letters"        // messages sent to a dead-letter topic
-	MetricNacks       = "eventbus.nacks"               // messages handed back for redelivery
-	MetricInFlight    = "eventbus.messages.in_flight"  // received, not yet settled
-	MetricLag         = "eventbus.consumer.lag"        // published, not yet acknowledged by the group
-	MetricLagAge      = "eventbus.consumer.lag.age"    // age of the oldest unsettled message
+	MetricRetries     = "eventbus.retries"            // handler failures that will run again
+	MetricDeadLetters = "eventbus.dead_letters"       // messages sent to a dead-letter topic
+	MetricNacks       = "eventbus.nacks"              // messages handed back for redelivery
+	MetricInFlight    = "eventbus.messages.in_flight" // received, not yet settled
+	MetricLag         = "eventbus.consumer.lag"       // published, not yet acknowledged by the group
+	MetricLagAge      = "eventbus.consumer.lag.age"   // age of the oldest unsettled message
 	attributePartID   = semconv.MessagingDestinationPartitionIDKey
 )
 

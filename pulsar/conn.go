@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"maps"
 	"slices"
+	"strings"
 	"sync"
 
 	"github.com/apache/pulsar-client-go/pulsar"
@@ -158,7 +159,10 @@ func (c *conn) Publish(ctx context.Context, topic string, msgs []driver.Message)
 // Capabilities reports the configured message size limit; Attempt counts
 // the broker's redelivery count.
 func (c *conn) Capabilities() driver.Capabilities {
-	return driver.Capabilities{MaxMessageBytes: c.cfg.maxMessageBytes, RedeliveryCount: true}
+	_, hosts, _ := strings.Cut(c.cfg.serviceURL, "://")
+	address, port := driver.FirstServer(hosts, 6650)
+	return driver.Capabilities{MaxMessageBytes: c.cfg.maxMessageBytes, RedeliveryCount: true,
+		System: "pulsar", ServerAddress: address, ServerPort: port}
 }
 
 // As sets a *pulsar.Client target to the connection's client.

@@ -1,6 +1,11 @@
 package driver
 
-import "context"
+import (
+	"context"
+	"net"
+	"strconv"
+	"strings"
+)
 
 // LagReporter is implemented by a Subscription that can tell how far its
 // group is behind the end of the topic. Package bus reports it as the
@@ -30,4 +35,20 @@ type HealthChecker interface {
 	// wrong; detail describes the state in a few words either way (such as
 	// the assigned partitions). It may ask the broker, within ctx.
 	CheckHealth(ctx context.Context) (detail string, err error)
+}
+
+// FirstServer splits the first host of a comma-separated "host:port" list
+// into the server.address and server.port a driver reports in
+// Capabilities; port is defaultPort when the host names none.
+func FirstServer(hosts string, defaultPort int) (address string, port int) {
+	first, _, _ := strings.Cut(hosts, ",")
+	host, portText, err := net.SplitHostPort(first)
+	if err != nil {
+		return first, defaultPort
+	}
+	port, err = strconv.Atoi(portText)
+	if err != nil {
+		port = defaultPort
+	}
+	return host, port
 }

@@ -2,7 +2,6 @@ package bus
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -43,7 +42,7 @@ type PartitionLag struct {
 
 // ErrLagUnknown is wrapped by Lag's error when the backend cannot count
 // the messages the group has not acknowledged.
-var ErrLagUnknown = errors.New("eventbus: the backend does not report lag in messages")
+var ErrLagUnknown = driver.ErrLagUnknown
 
 // Lag reports how far the subscription is behind its topic, asking the
 // backend within ctx for the count of messages. When the backend cannot

@@ -12,6 +12,7 @@ import (
 
 	"github.com/apache/pulsar-client-go/pulsar"
 	pulsarlog "github.com/apache/pulsar-client-go/pulsar/log"
+	"github.com/apache/pulsar-client-go/pulsaradmin"
 	"github.com/eventbus-go/eventbus/bus"
 	"github.com/eventbus-go/eventbus/bus/driver"
 )
@@ -25,6 +26,7 @@ func init() {
 type conn struct {
 	cfg    *config
 	client pulsar.Client
+	admin  pulsaradmin.Client // nil without adminURL
 	logger *slog.Logger
 
 	mu        sync.Mutex
@@ -51,7 +53,12 @@ func open(ctx context.Context, oc driver.OpenConfig) (driver.Conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pulsar: new client for %s: %w", cfg.serviceURL, err)
 	}
-	return &conn{cfg: cfg, client: client, logger: oc.Logger, producers: make(map[string]*producerEntry)}, nil
+	admin, err := cfg.newAdmin()
+	if err != nil {
+		client.Close()
+		return nil, err
+	}
+	return &conn{cfg: cfg, client: client, admin: admin, logger: oc.Logger, producers: make(map[string]*producerEntry)}, nil
 }
 
 func (c *conn) topic(name string) (string, error) {

@@ -2,6 +2,7 @@ package bus
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"strconv"
 	"sync"
@@ -189,8 +190,15 @@ func (t *telemetry) messageAttributes(m *Message, delivered bool) []attribute.Ke
 	return attrs
 }
 
-// errorType is the low-cardinality error.type of err.
-func errorType(err error) attribute.KeyValue { return semconv.ErrorType(err) }
+// errorType is the low-cardinality error.type of err: the type of the
+// cause of a Permanent error, not of its wrapper.
+func errorType(err error) attribute.KeyValue {
+	var permanent *permanentError
+	if errors.As(err, &permanent) {
+		err = permanent.err
+	}
+	return semconv.ErrorType(err)
+}
 
 // withError returns the options of set plus error.type.
 func withError(attrs []attribute.KeyValue, err error) attribute.Set {

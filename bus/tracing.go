@@ -106,14 +106,9 @@ func (op sendOp) end(err error) {
 			}
 		}
 	}
+	// Metrics first, span last: whoever saw the span end sees them.
+	defer op.endSpan(err)
 	ctx := context.Background()
-	if op.span != nil {
-		if err != nil {
-			op.span.SetAttributes(errorType(err))
-			op.span.SetStatus(codes.Error, err.Error())
-		}
-		op.span.End()
-	}
 	if err == nil && op.deadLetterOpts != nil {
 		t.deadLetters.Add(ctx, 1, op.deadLetterOpts...)
 	}
@@ -129,6 +124,17 @@ func (op sendOp) end(err error) {
 		t.sent.Add(ctx, int64(failed), metric.WithAttributeSet(set))
 	}
 	t.operationDuration.Record(ctx, time.Since(op.start).Seconds(), metric.WithAttributeSet(set))
+}
+
+func (op sendOp) endSpan(err error) {
+	if op.span == nil {
+		return
+	}
+	if err != nil {
+		op.span.SetAttributes(errorType(err))
+		op.span.SetStatus(codes.Error, err.Error())
+	}
+	op.span.End()
 }
 
 // processOp is one handler run in progress.
@@ -173,6 +179,15 @@ func (op processOp) end(err error) {
 	if op.st == nil {
 		return
 	}
+	// Metrics first, span last: whoever saw the span end sees them.
+	switch {
+	case op.start.IsZero():
+	case err == nil:
+		op.st.bus.processDuration.Record(context.Background(), time.Since(op.start).Seconds(), op.st.processOpts...)
+	default:
+		op.st.bus.processDuration.Record(context.Background(), time.Since(op.start).Seconds(),
+			metric.WithAttributeSet(withError(op.st.processAttrs, err)))
+	}
 	if op.span != nil {
 		if err != nil {
 			op.span.SetAttributes(errorType(err))
@@ -180,15 +195,6 @@ func (op processOp) end(err error) {
 		}
 		op.span.End()
 	}
-	if op.start.IsZero() {
-		return
-	}
-	seconds := time.Since(op.start).Seconds()
-	if err == nil {
-		op.st.bus.processDuration.Record(context.Background(), seconds, op.st.processOpts...)
-		return
-	}
-	op.st.bus.processDuration.Record(context.Background(), seconds, metric.WithAttributeSet(withError(op.st.processAttrs, err)))
 }
 
 // startDeadLetter starts the send span of the dead letter of m to topic:

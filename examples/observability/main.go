@@ -259,4 +259,3 @@ func printMetrics(ctx context.Context, out io.Writer, url string) error {
 	}
 	return lines.Err()
 }
-

@@ -128,6 +128,7 @@ func (b *Bus) Subscribe(ctx context.Context, topic string, h Handler, opts ...Su
 	receiveCtx, stopReceiving := context.WithCancel(ctx)
 	s.stopReceiving = stopReceiving
 	if err := b.addSubscription(s); err != nil {
+		s.tel.stop()
 		stopReceiving()
 		s.cancelHandlers()
 		_ = driverSub.Close(context.WithoutCancel(ctx))

@@ -220,7 +220,7 @@ func printTraces(out io.Writer, spans []sdktrace.ReadOnlySpan) {
 		for _, kv := range s.Attributes() {
 			switch kv.Key {
 			case "messaging.consumer.group.name", "eventbus.message.attempt", "error.type", "eventbus.dead_letter", "messaging.batch.message_count":
-				line += fmt.Sprintf(" %s=%s", kv.Key, kv.Value.Emit())
+				line += fmt.Sprintf(" %s=%s", kv.Key, kv.Value.String())
 			}
 		}
 		if len(s.Links()) > 0 {

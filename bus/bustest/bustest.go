@@ -50,10 +50,7 @@ func Run(t *testing.T, h Harness) {
 		h.Timeout = time.Minute
 	}
 	s := &suite{h}
-	tests := []struct {
-		name string
-		run  func(t *testing.T)
-	}{
+	runParallel(t, []namedTest{
 		{"RoundTrip", s.testRoundTrip},
 		{"TopicsDoNotCrossTalk", s.testNoCrossTalk},
 		{"PublishBeforeSubscribe", s.testPublishBeforeSubscribe},
@@ -75,7 +72,17 @@ func Run(t *testing.T, h Harness) {
 		{"ShutdownWaitsForHandlers", s.testShutdownWaits},
 		{"ShutdownDeadlineCancelsHandlers", s.testShutdownDeadline},
 		{"BadInput", s.testBadInput},
-	}
+	})
+}
+
+// namedTest is a subtest of a suite.
+type namedTest struct {
+	name string
+	run  func(t *testing.T)
+}
+
+// runParallel runs tests as parallel subtests of t.
+func runParallel(t *testing.T, tests []namedTest) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

@@ -55,11 +55,8 @@ func RunTelemetry(t *testing.T, h TelemetryHarness) {
 	if h.Timeout == 0 {
 		h.Timeout = time.Minute
 	}
-	s := &telemetrySuite{h}
-	tests := []struct {
-		name string
-		run  func(t *testing.T)
-	}{
+	s := &telemetrySuite{TelemetryHarness: h, base: suite{Harness{NewTopic: h.NewTopic, Timeout: h.Timeout}}}
+	tests := []namedTest{
 		{"TraceAcrossTwoHops", s.testTraceAcrossHops},
 		{"BatchHasCreateSpans", s.testBatch},
 		{"RetriesAndDeadLetter", s.testRetriesAndDeadLetter},
@@ -68,21 +65,14 @@ func RunTelemetry(t *testing.T, h TelemetryHarness) {
 		{"Health", s.testHealth},
 	}
 	if h.PublishRaw != nil {
-		tests = append(tests, struct {
-			name string
-			run  func(t *testing.T)
-		}{"ContinuesForeignTrace", s.testForeignTrace})
+		tests = append(tests, namedTest{"ContinuesForeignTrace", s.testForeignTrace})
 	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			tc.run(t)
-		})
-	}
+	runParallel(t, tests)
 }
 
 type telemetrySuite struct {
 	TelemetryHarness
+	base suite // for its helpers
 }
 
 // observed is a tracer and meter provider pair recording into memory.
@@ -164,25 +154,6 @@ func (s *telemetrySuite) open(t *testing.T, o *observed) *bus.Bus {
 	return b
 }
 
-func (s *telemetrySuite) topic(t *testing.T) string {
-	if s.NewTopic != nil {
-		return s.NewTopic(t)
-	}
-	return uniqueName("telemetry")
-}
-
-func (s *telemetrySuite) subscribe(t *testing.T, b *bus.Bus, topic string, h bus.Handler, opts ...bus.SubscribeOption) *bus.Subscription {
-	t.Helper()
-	sub, err := b.Subscribe(t.Context(), topic, h, opts...)
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), s.Timeout)
-		defer cancel()
-		_ = sub.Close(ctx)
-	})
-	return sub
-}
-
 func attrs(s sdktrace.ReadOnlySpan) map[attribute.Key]attribute.Value {
 	m := make(map[attribute.Key]attribute.Value)
 	for _, kv := range s.Attributes() {
@@ -241,16 +212,16 @@ func linkedTo(span sdktrace.ReadOnlySpan, sc trace.SpanContext) bool {
 func (s *telemetrySuite) testTraceAcrossHops(t *testing.T) {
 	o := newObserved(t)
 	b := s.open(t, o)
-	orders, payments := s.topic(t), s.topic(t)
+	orders, payments := s.base.topic(t), s.base.topic(t)
 	ordersGroup, paymentsGroup := uniqueName("orders"), uniqueName("payments")
 	var received [2]*bus.Message
 	done := make(chan struct{})
-	s.subscribe(t, b, payments, func(_ context.Context, m *bus.Message) error {
+	s.base.subscribe(t, b, payments, func(_ context.Context, m *bus.Message) error {
 		received[1] = m
 		close(done)
 		return nil
 	}, bus.Group(paymentsGroup))
-	s.subscribe(t, b, orders, func(ctx context.Context, m *bus.Message) error {
+	s.base.subscribe(t, b, orders, func(ctx context.Context, m *bus.Message) error {
 		received[0] = m
 		return b.Publish(ctx, payments, &bus.Message{Key: m.Key, Payload: []byte("charge")})
 	}, bus.Group(ordersGroup))
@@ -294,9 +265,9 @@ func (s *telemetrySuite) testTraceAcrossHops(t *testing.T) {
 func (s *telemetrySuite) testBatch(t *testing.T) {
 	o := newObserved(t)
 	b := s.open(t, o)
-	topic := s.topic(t)
+	topic := s.base.topic(t)
 	rec := newRecorder()
-	s.subscribe(t, b, topic, rec.handler, group())
+	s.base.subscribe(t, b, topic, rec.handler, group())
 	require.NoError(t, b.Publish(t.Context(), topic, numbered("batch", 3, 3)...))
 	rec.waitDistinct(t, s.Timeout, 3)
 
@@ -324,11 +295,11 @@ func (s *telemetrySuite) testBatch(t *testing.T) {
 func (s *telemetrySuite) testRetriesAndDeadLetter(t *testing.T) {
 	o := newObserved(t)
 	b := s.open(t, o)
-	topic, groupName := s.topic(t), uniqueName("group")
+	topic, groupName := s.base.topic(t), uniqueName("group")
 	deadLetterTopic := bus.DefaultDeadLetterTopic(topic, groupName)
 	letters := newRecorder()
-	s.subscribe(t, b, deadLetterTopic, letters.handler, group())
-	s.subscribe(t, b, topic, func(context.Context, *bus.Message) error {
+	s.base.subscribe(t, b, deadLetterTopic, letters.handler, group())
+	s.base.subscribe(t, b, topic, func(context.Context, *bus.Message) error {
 		return errors.New("payment declined")
 	}, bus.Group(groupName), fastRetry(3), bus.DeadLetter())
 
@@ -369,9 +340,9 @@ func (s *telemetrySuite) testRetriesAndDeadLetter(t *testing.T) {
 func (s *telemetrySuite) testMetrics(t *testing.T) {
 	o := newObserved(t)
 	b := s.open(t, o)
-	topic, groupName := s.topic(t), uniqueName("group")
+	topic, groupName := s.base.topic(t), uniqueName("group")
 	rec := newRecorder()
-	s.subscribe(t, b, topic, rec.handler, bus.Group(groupName))
+	s.base.subscribe(t, b, topic, rec.handler, bus.Group(groupName))
 	require.NoError(t, b.Publish(t.Context(), topic, numbered("m", 3, 3)...))
 	require.NoError(t, b.Publish(t.Context(), topic, numbered("n", 2, 2)...))
 	rec.waitDistinct(t, s.Timeout, 5)
@@ -393,11 +364,11 @@ func (s *telemetrySuite) testMetrics(t *testing.T) {
 func (s *telemetrySuite) testLag(t *testing.T) {
 	o := newObserved(t)
 	b := s.open(t, o)
-	topic, groupName := s.topic(t), uniqueName("group")
+	topic, groupName := s.base.topic(t), uniqueName("group")
 	release := make(chan struct{})
 	entered := make(chan struct{}, 1)
 	rec := newRecorder()
-	sub := s.subscribe(t, b, topic, func(ctx context.Context, m *bus.Message) error {
+	sub := s.base.subscribe(t, b, topic, func(ctx context.Context, m *bus.Message) error {
 		select {
 		case entered <- struct{}{}:
 		default:
@@ -423,9 +394,9 @@ func (s *telemetrySuite) testLag(t *testing.T) {
 	assert.Positive(t, lag.InFlight)
 	assert.Positive(t, lag.Age)
 	m := s.collect(t, o)
-	assert.Equal(t, int64(5), m.gauge(bus.MetricLag, gauge), "the lag gauge, summed over partitions")
-	assert.Positive(t, m.gaugeFloat(bus.MetricLagAge, gauge), "the lag age gauge")
-	assert.Positive(t, m.gauge(bus.MetricInFlight, gauge), "the in-flight gauge")
+	assert.Equal(t, int64(5), m.sum(bus.MetricLag, gauge), "the lag gauge, summed over partitions")
+	assert.Positive(t, m.largest(bus.MetricLagAge, gauge), "the lag age gauge")
+	assert.Positive(t, m.sum(bus.MetricInFlight, gauge), "the in-flight gauge")
 
 	close(release)
 	rec.waitDistinct(t, s.Timeout, 5)
@@ -437,9 +408,9 @@ func (s *telemetrySuite) testLag(t *testing.T) {
 	})
 	assert.Zero(t, lag.Age)
 	m = s.collect(t, o)
-	assert.Zero(t, m.gauge(bus.MetricLag, gauge))
-	assert.Zero(t, m.gaugeFloat(bus.MetricLagAge, gauge))
-	assert.Zero(t, m.gauge(bus.MetricInFlight, gauge))
+	assert.Zero(t, m.sum(bus.MetricLag, gauge))
+	assert.Zero(t, m.largest(bus.MetricLagAge, gauge))
+	assert.Zero(t, m.sum(bus.MetricInFlight, gauge))
 }
 
 // testHealth: a running bus and subscription are healthy; a closed one is
@@ -447,9 +418,9 @@ func (s *telemetrySuite) testLag(t *testing.T) {
 func (s *telemetrySuite) testHealth(t *testing.T) {
 	o := newObserved(t)
 	b := s.Open(t, o.opts...)
-	topic := s.topic(t)
+	topic := s.base.topic(t)
 	rec := newRecorder()
-	s.subscribe(t, b, topic, rec.handler, group())
+	s.base.subscribe(t, b, topic, rec.handler, group())
 	require.NoError(t, b.Publish(t.Context(), topic, &bus.Message{Payload: []byte("ping")}))
 	rec.waitDistinct(t, s.Timeout, 1)
 
@@ -487,9 +458,9 @@ func getStatus(t *testing.T, url string) int {
 func (s *telemetrySuite) testForeignTrace(t *testing.T) {
 	o := newObserved(t)
 	b := s.open(t, o)
-	topic := s.topic(t)
+	topic := s.base.topic(t)
 	rec := newRecorder()
-	s.subscribe(t, b, topic, rec.handler, group())
+	s.base.subscribe(t, b, topic, rec.handler, group())
 	const (
 		traceID = "4bf92f3577b34da6a3ce929d0e0e4736"
 		spanID  = "00f067aa0ba902b7"
@@ -537,19 +508,45 @@ func (m metrics) each(name string, fn func(data metricdata.Aggregation)) {
 	}
 }
 
-// sum adds up the counter points of name whose attributes hold want.
-func (m metrics) sum(name string, want attribute.Set) int64 {
-	var total int64
+// points returns the data points of the int64 or float64 sum or gauge
+// name whose attributes hold want.
+func points[N int64 | float64](m metrics, name string, want attribute.Set) []metricdata.DataPoint[N] {
+	var found []metricdata.DataPoint[N]
 	m.each(name, func(data metricdata.Aggregation) {
-		if s, ok := data.(metricdata.Sum[int64]); ok {
-			for _, p := range s.DataPoints {
-				if matches(p.Attributes, want) {
-					total += p.Value
-				}
+		var all []metricdata.DataPoint[N]
+		switch d := data.(type) {
+		case metricdata.Sum[N]:
+			all = d.DataPoints
+		case metricdata.Gauge[N]:
+			all = d.DataPoints
+		}
+		for _, p := range all {
+			if matches(p.Attributes, want) {
+				found = append(found, p)
 			}
 		}
 	})
+	return found
+}
+
+// sum adds up the int64 counter or gauge points of name whose attributes
+// hold want: over partitions, for the lag gauge.
+func (m metrics) sum(name string, want attribute.Set) int64 {
+	var total int64
+	for _, p := range points[int64](m, name, want) {
+		total += p.Value
+	}
 	return total
+}
+
+// largest is the largest float64 gauge point of name whose attributes
+// hold want.
+func (m metrics) largest(name string, want attribute.Set) float64 {
+	var largest float64
+	for _, p := range points[float64](m, name, want) {
+		largest = max(largest, p.Value)
+	}
+	return largest
 }
 
 // count adds up the histogram counts of name whose attributes hold want.
@@ -565,35 +562,4 @@ func (m metrics) count(name string, want attribute.Set) uint64 {
 		}
 	})
 	return total
-}
-
-// gauge adds up the int64 gauge points of name whose attributes hold want.
-func (m metrics) gauge(name string, want attribute.Set) int64 {
-	var total int64
-	m.each(name, func(data metricdata.Aggregation) {
-		if g, ok := data.(metricdata.Gauge[int64]); ok {
-			for _, p := range g.DataPoints {
-				if matches(p.Attributes, want) {
-					total += p.Value
-				}
-			}
-		}
-	})
-	return total
-}
-
-// gaugeFloat is the largest float64 gauge point of name whose attributes
-// hold want.
-func (m metrics) gaugeFloat(name string, want attribute.Set) float64 {
-	var largest float64
-	m.each(name, func(data metricdata.Aggregation) {
-		if g, ok := data.(metricdata.Gauge[float64]); ok {
-			for _, p := range g.DataPoints {
-				if matches(p.Attributes, want) {
-					largest = max(largest, p.Value)
-				}
-			}
-		}
-	})
-	return largest
 }

@@ -229,11 +229,7 @@ func (s *telemetrySuite) testTraceAcrossHops(t *testing.T) {
 	ctx, root := o.tracer.Start(t.Context(), "request")
 	require.NoError(t, b.Publish(ctx, orders, &bus.Message{Key: "order-1", Payload: []byte("order")}))
 	root.End()
-	select {
-	case <-done:
-	case <-time.After(s.Timeout):
-		require.FailNow(t, "timed out waiting for the payment")
-	}
+	s.base.waitClosed(t, done, "the payment")
 
 	sendOrders := o.spans.wait(t, s.Timeout, "send "+orders, 1)[0]
 	processOrders := o.spans.wait(t, s.Timeout, "process "+orders, 1)[0]
@@ -377,11 +373,7 @@ func (s *telemetrySuite) testLag(t *testing.T) {
 		return rec.handler(ctx, m)
 	}, bus.Group(groupName))
 	require.NoError(t, b.Publish(t.Context(), topic, numbered("lag", 5, 5)...))
-	select {
-	case <-entered:
-	case <-time.After(s.Timeout):
-		require.FailNow(t, "timed out waiting for the handler")
-	}
+	s.base.waitClosed(t, entered, "the handler to start")
 
 	gauge := attribute.NewSet(attribute.String("messaging.destination.name", topic), attribute.String("messaging.consumer.group.name", groupName))
 	var lag bus.Lag

@@ -182,9 +182,31 @@ func pipeline(ctx context.Context, b *bus.Bus, api trace.Tracer) error {
 	go func() { wg.Wait(); close(finished) }()
 	select {
 	case <-finished:
-		return nil
 	case <-ctx.Done():
 		return ctx.Err()
+	}
+	return settled(ctx, b)
+}
+
+// settled waits until every subscription has settled all it received and
+// its group has no lag, as the health report tells: by then every span of
+// the run has ended.
+func settled(ctx context.Context, b *bus.Bus) error {
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		idle := true
+		for _, sub := range b.Health(ctx).Subscriptions {
+			idle = idle && sub.InFlight == 0 && sub.LagMessages <= 0
+		}
+		if idle {
+			return nil
+		}
+		select {
+		case <-tick.C:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	}
 }
 

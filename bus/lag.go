@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -72,64 +71,50 @@ func (s *Subscription) Lag(ctx context.Context) (Lag, error) {
 }
 
 // inFlightLog remembers the publish time of the messages a subscription
-// holds, to tell the age of the oldest. Messages take entries in arrival
-// order, one per sequence number, in a ring as long as the subscription's
-// in-flight bound: a message is settled before its entry is needed again,
-// since no more messages than that are ever held. Recording costs an
-// atomic store per message and no lock; reading walks the ring.
+// holds, to tell the age of the oldest. Messages take entries in turn in a
+// ring at least as long as the subscription's in-flight bound: a message is
+// settled, freeing its entry, before the ring comes round to it again,
+// since no more messages than that are ever held. Recording costs an atomic
+// store when a message arrives and one when it is settled, and no lock;
+// reading scans the ring.
 type inFlightLog struct {
-	next    atomic.Uint64 // sequence number of the next message; written by the receive loop only
-	entries []inFlightEntry
-
-	mu  sync.Mutex // serialises readers
-	low uint64     // no message below it is held
+	// entries hold the UnixNano publish time of a held message, 0 once it
+	// is settled.
+	entries []atomic.Int64
+	next    uint64 // the entry the next message takes; the receive loop's alone
 }
 
-type inFlightEntry struct {
-	published atomic.Int64 // UnixNano of the message's Time
-	settled   atomic.Bool
+func newInFlightLog(bound int) inFlightLog {
+	size := 1
+	for size < bound {
+		size *= 2
+	}
+	return inFlightLog{entries: make([]atomic.Int64, size)}
 }
 
-func newInFlightLog(size int) inFlightLog {
-	return inFlightLog{entries: make([]inFlightEntry, size)}
-}
-
+// add records m; only the receive loop calls it.
 func (l *inFlightLog) add(m *Message) {
-	seq := l.next.Load()
-	m.inFlightSeq = seq
-	e := &l.entries[seq%uint64(len(l.entries))]
-	e.published.Store(m.Time.UnixNano())
-	e.settled.Store(false)
-	l.next.Store(seq + 1)
+	m.inFlightEntry = l.next
+	l.next = (l.next + 1) & uint64(len(l.entries)-1)
+	published := m.Time.UnixNano()
+	if published == 0 {
+		published = 1 // 0 means settled
+	}
+	l.entries[m.inFlightEntry].Store(published)
 }
 
-func (l *inFlightLog) remove(m *Message) {
-	l.entries[m.inFlightSeq%uint64(len(l.entries))].settled.Store(true)
-}
+func (l *inFlightLog) remove(m *Message) { l.entries[m.inFlightEntry].Store(0) }
 
 // oldest counts the messages held and tells the age of the oldest
 // published one.
 func (l *inFlightLog) oldest(now time.Time) (held int, age time.Duration) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	next, size := l.next.Load(), uint64(len(l.entries))
-	if next-l.low > size {
-		l.low = next - size
-	}
 	var oldest int64
-	advancing := true
-	for seq := l.low; seq < next; seq++ {
-		e := &l.entries[seq%size]
-		if e.settled.Load() {
-			if advancing {
-				l.low = seq + 1
+	for i := range l.entries {
+		if published := l.entries[i].Load(); published != 0 {
+			held++
+			if oldest == 0 || published < oldest {
+				oldest = published
 			}
-			continue
-		}
-		advancing = false
-		held++
-		if p := e.published.Load(); oldest == 0 || p < oldest {
-			oldest = p
 		}
 	}
 	if held == 0 {

@@ -33,8 +33,8 @@ type Message struct {
 	Attempt int
 
 	receipt driver.Receipt
-	// inFlightSeq is the message's entry in its subscription's in-flight log.
-	inFlightSeq uint64
+	// inFlightEntry is the message's entry in its subscription's in-flight log.
+	inFlightEntry uint64
 }
 
 // As sets target to the backend's native message when it can, for what the

@@ -38,8 +38,12 @@ func (t *telemetry) startSend(ctx context.Context, topic string, msgs []*Message
 	}
 	op := sendOp{t: t, n: len(msgs)}
 	tracing := t.tracing()
-	if !tracing && !t.sent.Enabled(ctx) && !t.operationDuration.Enabled(ctx) {
-		// Nothing is recorded, but a trace the caller is part of still
+	if tracing || t.sent.Enabled(ctx) || t.operationDuration.Enabled(ctx) {
+		op.tt = t.topic(topic)
+		op.start = time.Now()
+	}
+	if !tracing {
+		// No span of ours, but a trace the caller is part of still
 		// travels on.
 		if trace.SpanContextFromContext(ctx).IsValid() {
 			for i := range out {
@@ -48,11 +52,6 @@ func (t *telemetry) startSend(ctx context.Context, topic string, msgs []*Message
 				}
 			}
 		}
-		return op
-	}
-	op.tt = t.topic(topic)
-	op.start = time.Now()
-	if !tracing {
 		return op
 	}
 	if len(msgs) == 1 {

@@ -64,11 +64,10 @@ func (b *Bus) Health(ctx context.Context) HealthReport {
 	}
 	b.mu.RUnlock()
 
-	report := HealthReport{Healthy: true, Backend: b.name, Subscriptions: make([]SubscriptionHealth, len(subs))}
-	switch {
-	case closed:
+	report := HealthReport{Backend: b.name, Subscriptions: make([]SubscriptionHealth, len(subs))}
+	if closed {
 		report.Error = ErrClosed.Error()
-	default:
+	} else {
 		report.Detail, report.Error = checkHealth(ctx, b.conn)
 	}
 	report.Healthy = report.Error == ""

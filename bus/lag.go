@@ -132,6 +132,7 @@ type subscriptionTelemetry struct {
 
 	processName  string
 	processStart []trace.SpanStartOption
+	processRoot  []trace.SpanStartOption // processStart for a message without a creation context
 	processAttrs []attribute.KeyValue
 	processOpts  []metric.RecordOption
 	consumedOpts []metric.AddOption
@@ -151,6 +152,10 @@ func (t *telemetry) subscription(s *Subscription) *subscriptionTelemetry {
 	base := t.attributes(s.topic)
 	if s.cfg.group != "" {
 		base = append(base, semconv.MessagingConsumerGroupName(s.cfg.group))
+		if t.system == "pulsar" {
+			// A Pulsar group is a named subscription.
+			base = append(base, semconv.MessagingDestinationSubscriptionName(s.cfg.group))
+		}
 	}
 	processAttrs := append(slices.Clip(base), semconv.MessagingOperationName(operationProcess), semconv.MessagingOperationTypeProcess)
 	processSet := attribute.NewSet(processAttrs...)
@@ -160,6 +165,7 @@ func (t *telemetry) subscription(s *Subscription) *subscriptionTelemetry {
 		sub:          s,
 		processName:  operationProcess + " " + s.topic,
 		processStart: []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindConsumer), trace.WithAttributes(processAttrs...)},
+		processRoot:  []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindConsumer), trace.WithAttributes(processAttrs...), trace.WithNewRoot()},
 		processAttrs: processAttrs,
 		processOpts:  []metric.RecordOption{metric.WithAttributeSet(processSet)},
 		consumedOpts: []metric.AddOption{metric.WithAttributeSet(processSet)},

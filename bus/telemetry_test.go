@@ -9,6 +9,8 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/otel/propagation"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
 	tracenoop "go.opentelemetry.io/otel/trace/noop"
 
@@ -57,4 +59,46 @@ func TestTraceContextTravelsWithoutTracing(t *testing.T) {
 			require.FailNow(t, "timed out waiting for "+hop)
 		}
 	}
+}
+
+// TestProcessWithoutCreationContextIsARoot: a message that carries no
+// trace context is processed in a trace of its own, even when the
+// Subscribe ctx carries a span.
+func TestProcessWithoutCreationContextIsARoot(t *testing.T) {
+	broker := memory.NewBroker(memory.Options{})
+	spans := tracetest.NewSpanRecorder()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans))
+	consumer := broker.Open(bus.WithTracerProvider(tp), bus.WithPropagator(propagation.TraceContext{}))
+	producer := broker.Open(bus.WithTracerProvider(tracenoop.NewTracerProvider()))
+	t.Cleanup(func() {
+		require.NoError(t, consumer.Close(context.Background()))
+		require.NoError(t, producer.Close(context.Background()))
+	})
+
+	startup, span := tp.Tracer("test").Start(t.Context(), "startup")
+	defer span.End()
+	handled := make(chan struct{})
+	sub, err := consumer.Subscribe(startup, "plain", func(context.Context, *bus.Message) error {
+		close(handled)
+		return nil
+	}, bus.Group("g"))
+	require.NoError(t, err)
+	require.NoError(t, producer.Publish(t.Context(), "plain", &bus.Message{Payload: []byte("no trace context")}))
+	select {
+	case <-handled:
+	case <-time.After(time.Minute):
+		require.FailNow(t, "timed out waiting for the handler")
+	}
+	require.NoError(t, sub.Close(t.Context())) // the process span has ended by then
+
+	var process sdktrace.ReadOnlySpan
+	for _, s := range spans.Ended() {
+		if s.Name() == "process plain" {
+			process = s
+		}
+	}
+	require.NotNil(t, process)
+	assert.False(t, process.Parent().IsValid(), "no parent")
+	assert.NotEqual(t, span.SpanContext().TraceID(), process.SpanContext().TraceID())
+	assert.Empty(t, process.Links())
 }

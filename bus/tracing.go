@@ -153,8 +153,13 @@ func (st *subscriptionTelemetry) startProcess(ctx context.Context, m *Message) (
 	}
 	t := st.bus
 	op := processOp{st: st}
+	var creation trace.SpanContext // the one the message carries
 	if len(m.Header) > 0 {
+		before := trace.SpanContextFromContext(ctx)
 		ctx = t.propagator.Extract(ctx, propagation.MapCarrier(m.Header))
+		if sc := trace.SpanContextFromContext(ctx); sc.IsValid() && !sc.Equal(before) {
+			creation = sc
+		}
 	}
 	if t.processDuration.Enabled(ctx) {
 		op.start = time.Now()
@@ -162,8 +167,13 @@ func (st *subscriptionTelemetry) startProcess(ctx context.Context, m *Message) (
 	if !t.tracing() {
 		return ctx, op
 	}
-	creation := trace.SpanContextFromContext(ctx)
-	ctx, op.span = t.tracer.Start(ctx, st.processName, st.processStart...)
+	if !creation.IsValid() {
+		// A message without a creation context starts a trace of its
+		// own, not a child of whatever span the Subscribe ctx carried.
+		ctx, op.span = t.tracer.Start(ctx, st.processName, st.processRoot...)
+	} else {
+		ctx, op.span = t.tracer.Start(ctx, st.processName, st.processStart...)
+	}
 	if op.span.IsRecording() {
 		op.span.SetAttributes(append(t.messageAttributes(m, true), AttributeAttempt.Int(m.Attempt))...)
 		if creation.IsValid() {

@@ -385,7 +385,11 @@ func (s *telemetrySuite) testLag(t *testing.T) {
 	})
 	assert.Positive(t, lag.InFlight)
 	assert.Positive(t, lag.Age)
+	for _, p := range lag.Partitions {
+		assert.Equal(t, s.Partitioned, p.Partition >= 0, "partition ids where the backend has them: %+v", lag.Partitions)
+	}
 	m := s.collect(t, o)
+	assert.Len(t, points[int64](m, bus.MetricLag, gauge), len(lag.Partitions), "one lag point per partition")
 	assert.Equal(t, int64(5), m.sum(bus.MetricLag, gauge), "the lag gauge, summed over partitions")
 	assert.Positive(t, m.largest(bus.MetricLagAge, gauge), "the lag age gauge")
 	assert.Positive(t, m.sum(bus.MetricInFlight, gauge), "the in-flight gauge")

@@ -6,13 +6,6 @@ import (
 	"testing"
 	"time"
 
-	metricnoop "go.opentelemetry.io/otel/metric/noop"
-	"go.opentelemetry.io/otel/propagation"
-	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
-	sdktrace "go.opentelemetry.io/otel/sdk/trace"
-	"go.opentelemetry.io/otel/sdk/trace/tracetest"
-	tracenoop "go.opentelemetry.io/otel/trace/noop"
-
 	"github.com/eventbus-go/eventbus/bus/driver"
 )
 
@@ -22,28 +15,9 @@ import (
 // loop alone. Beside BenchmarkTelemetry, whose end-to-end figures vary more
 // than the hooks cost, it tells the overhead per message directly.
 func BenchmarkTelemetryHooks(b *testing.B) {
-	for _, setup := range []struct {
-		name string
-		opts func(b *testing.B) openOptions
-	}{
-		{"off", func(*testing.B) openOptions { return openOptions{noTelemetry: true} }},
-		{"default", func(*testing.B) openOptions { return openOptions{} }},
-		{"noop", func(*testing.B) openOptions {
-			return openOptions{tracerProvider: tracenoop.NewTracerProvider(), meterProvider: metricnoop.NewMeterProvider()}
-		}},
-		{"sdk", func(b *testing.B) openOptions {
-			tp := sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.AlwaysSample()),
-				sdktrace.WithBatcher(tracetest.NewNoopExporter()))
-			mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))
-			b.Cleanup(func() {
-				_ = tp.Shutdown(context.Background())
-				_ = mp.Shutdown(context.Background())
-			})
-			return openOptions{tracerProvider: tp, meterProvider: mp, propagator: propagation.TraceContext{}}
-		}},
-	} {
-		b.Run(setup.name, func(b *testing.B) {
-			o := setup.opts(b)
+	for _, setup := range TelemetrySetups {
+		b.Run(setup.Name, func(b *testing.B) {
+			o := makeOpenOptions(setup.Options(b))
 			logger := slog.New(slog.DiscardHandler)
 			var tel *telemetry
 			if !o.noTelemetry {

@@ -22,6 +22,7 @@ type Bus struct {
 	caps   driver.Capabilities
 	// structured makes Publish write CloudEvents structured mode.
 	structured bool
+	tel        *telemetry // nil records nothing
 
 	mu     sync.RWMutex // guards closed and subs; Publish takes it for reading
 	closed bool
@@ -35,14 +36,20 @@ type Bus struct {
 	closeErr   error
 }
 
-func newBus(conn driver.Conn, name string, logger *slog.Logger) *Bus {
-	return &Bus{
+func newBus(conn driver.Conn, name string, o openOptions) *Bus {
+	b := &Bus{
 		conn:   conn,
 		name:   name,
-		logger: logger,
+		logger: o.logger,
 		caps:   conn.Capabilities(),
 		subs:   make(map[*Subscription]struct{}),
+
+		structured: o.structured,
 	}
+	if !o.noTelemetry {
+		b.tel = newTelemetry(o, b.caps, o.logger)
+	}
+	return b
 }
 
 // String names the backend without any secret, e.g. "kafka://host:9092".
@@ -103,7 +110,9 @@ func (b *Bus) Publish(ctx context.Context, topic string, msgs ...*Message) error
 		}
 		*buf = append(*buf, dm)
 	}
+	send := b.tel.startSend(ctx, topic, msgs, *buf)
 	err := b.conn.Publish(ctx, topic, *buf)
+	send.end(err)
 	if err == nil {
 		return nil
 	}

@@ -39,6 +39,8 @@ type Message struct {
 	Attempt int
 
 	receipt driver.Receipt
+	// inFlightEntry is the message's entry in its subscription's in-flight log.
+	inFlightEntry uint64
 }
 
 // As sets target to the backend's native message when it can, for what the

@@ -165,9 +165,13 @@ func (c *conn) drainEvents() {
 
 // Capabilities implements driver.Conn.
 func (c *conn) Capabilities() driver.Capabilities {
+	address, port := driver.FirstServer(c.cfg.brokers, 9092)
 	return driver.Capabilities{
 		MaxMessageBytes: c.cfg.maxMessageBytes - recordOverhead,
 		RedeliveryCount: true,
+		System:          "kafka",
+		ServerAddress:   address,
+		ServerPort:      port,
 	}
 }
 

@@ -40,10 +40,16 @@ func (b backend) open(t testing.TB, params ...string) *bus.Bus {
 // openUnclosed returns a bus the caller closes.
 func (b backend) openUnclosed(t testing.TB, params ...string) *bus.Bus {
 	t.Helper()
+	return b.openWith(t, nil, params...)
+}
+
+// openWith is openUnclosed with bus options.
+func (b backend) openWith(t testing.TB, opts []bus.Option, params ...string) *bus.Bus {
+	t.Helper()
 	u := b.withParams(params...)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	eb, err := bus.Open(ctx, u)
+	eb, err := bus.Open(ctx, u, opts...)
 	require.NoError(t, err)
 	return eb
 }

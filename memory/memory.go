@@ -84,9 +84,10 @@ func NewBroker(opts Options) *Broker {
 	return &Broker{opts: opts, topics: make(map[string]*topicLog)}
 }
 
-// Open returns a new bus connected to b.
-func (b *Broker) Open() *bus.Bus {
-	return bus.NewBus(b.connect(), "mem://", b.opts.Logger)
+// Open returns a new bus connected to b. Of opts, those other than
+// bus.WithLogger apply (the broker's logger is the bus's).
+func (b *Broker) Open(opts ...bus.Option) *bus.Bus {
+	return bus.NewBus(b.connect(), "mem://", b.opts.Logger, opts...)
 }
 
 func (b *Broker) connect() *conn {
@@ -206,7 +207,7 @@ func (c *conn) Subscribe(_ context.Context, topic string, cfg driver.SubscribeCo
 }
 
 func (c *conn) Capabilities() driver.Capabilities {
-	return driver.Capabilities{MaxMessageBytes: c.broker.opts.MaxMessageBytes, RedeliveryCount: true}
+	return driver.Capabilities{MaxMessageBytes: c.broker.opts.MaxMessageBytes, RedeliveryCount: true, System: "memory"}
 }
 
 // As reaches the *Broker.

@@ -3,6 +3,7 @@ package pulsar
 import (
 	"fmt"
 	"net"
+	"net/url"
 	"strings"
 	"time"
 
@@ -40,6 +41,8 @@ type config struct {
 
 	receiverQueueSize int
 	maxMessageBytes   int
+
+	adminURL string // the admin REST API, for lag; empty for none
 }
 
 // parseConfig reads cfg.URL. Errors name parameters, never their values.
@@ -83,6 +86,8 @@ func parseConfig(cfg driver.OpenConfig) (*config, error) {
 
 		receiverQueueSize: q.Int("receiverQueueSize", 1000, 1),
 		maxMessageBytes:   q.Int("maxMessageBytes", defaultMaxMessageBytes, 1),
+
+		adminURL: q.String("adminURL", ""),
 	}
 	if err := q.Err(); err != nil {
 		return nil, err
@@ -99,6 +104,9 @@ func parseConfig(cfg driver.OpenConfig) (*config, error) {
 	}
 	if c.tlsCertFile != "" && (c.token != "" || c.tokenFile != "") {
 		problems = append(problems, "TLS client certificates and tokens are exclusive")
+	}
+	if a, err := url.Parse(c.adminURL); c.adminURL != "" && (err != nil || (a.Scheme != "http" && a.Scheme != "https") || a.Host == "") {
+		problems = append(problems, "adminURL must be an http:// or https:// URL")
 	}
 	if len(problems) > 0 {
 		return nil, fmt.Errorf("%w: %s://: %v", driver.ErrInvalidURL, u.Scheme, problems)

@@ -7,11 +7,13 @@ import (
 	"log/slog"
 	"maps"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 
 	"github.com/apache/pulsar-client-go/pulsar"
 	pulsarlog "github.com/apache/pulsar-client-go/pulsar/log"
+	"github.com/apache/pulsar-client-go/pulsaradmin"
 	"github.com/eventbus-go/eventbus/bus"
 	"github.com/eventbus-go/eventbus/bus/driver"
 )
@@ -25,6 +27,7 @@ func init() {
 type conn struct {
 	cfg    *config
 	client pulsar.Client
+	admin  pulsaradmin.Client // nil without adminURL
 	logger *slog.Logger
 
 	mu        sync.Mutex
@@ -57,7 +60,12 @@ func open(ctx context.Context, oc driver.OpenConfig) (driver.Conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pulsar: new client for %s: %w", cfg.serviceURL, err)
 	}
-	return &conn{cfg: cfg, client: client, logger: oc.Logger, producers: make(map[string]*producerEntry)}, nil
+	admin, err := cfg.newAdmin()
+	if err != nil {
+		client.Close()
+		return nil, err
+	}
+	return &conn{cfg: cfg, client: client, admin: admin, logger: oc.Logger, producers: make(map[string]*producerEntry)}, nil
 }
 
 func (c *conn) topic(name string) (string, error) {
@@ -203,7 +211,10 @@ func (c *conn) Publish(ctx context.Context, topic string, msgs []driver.Message)
 // Capabilities reports the configured message size limit; Attempt counts
 // the broker's redelivery count.
 func (c *conn) Capabilities() driver.Capabilities {
-	return driver.Capabilities{MaxMessageBytes: c.cfg.maxMessageBytes, RedeliveryCount: true}
+	_, hosts, _ := strings.Cut(c.cfg.serviceURL, "://")
+	address, port := driver.FirstServer(hosts, 6650)
+	return driver.Capabilities{MaxMessageBytes: c.cfg.maxMessageBytes, RedeliveryCount: true,
+		System: "pulsar", ServerAddress: address, ServerPort: port}
 }
 
 // As sets a *pulsar.Client target to the connection's client.

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/apache/pulsar-client-go/pulsar"
+	"github.com/apache/pulsar-client-go/pulsaradmin"
 	"github.com/eventbus-go/eventbus/bus/driver"
 )
 
@@ -19,6 +20,7 @@ const nackLead = 100 * time.Millisecond
 // subscription is a driver.Subscription over one pulsar.Consumer.
 type subscription struct {
 	consumer    pulsar.Consumer
+	admin       pulsaradmin.Client // nil without adminURL; for Lag
 	messages    <-chan pulsar.ConsumerMessage
 	partitioned bool
 	closing     chan struct{}
@@ -94,6 +96,7 @@ func (c *conn) Subscribe(ctx context.Context, topic string, sc driver.SubscribeC
 	}
 	return &subscription{
 		consumer:    r.consumer,
+		admin:       c.admin,
 		messages:    r.consumer.Chan(),
 		partitioned: len(partitions) > 1 || (len(partitions) == 1 && partitions[0] != full),
 		closing:     make(chan struct{}),

@@ -62,11 +62,6 @@ type Harness struct {
 	MessageAs []any
 }
 
-type namedTest struct {
-	name string
-	run  func(t *testing.T)
-}
-
 type suite struct {
 	Harness
 }
@@ -111,6 +106,17 @@ func Run(t *testing.T, h Harness) {
 	if h.PublishForeign != nil {
 		tests = append(tests, s.foreignTests()...)
 	}
+	runParallel(t, tests)
+}
+
+// namedTest is a subtest of a suite.
+type namedTest struct {
+	name string
+	run  func(t *testing.T)
+}
+
+// runParallel runs tests as parallel subtests of t.
+func runParallel(t *testing.T, tests []namedTest) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

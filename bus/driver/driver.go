@@ -217,6 +217,14 @@ type Capabilities struct {
 	// RedeliveryCount reports whether Delivery.Attempt counts backend
 	// redeliveries.
 	RedeliveryCount bool
+	// System names the backend in telemetry, as the OpenTelemetry
+	// attribute messaging.system: "kafka", "pulsar", "memory".
+	System string
+	// ServerAddress and ServerPort name the broker the connection was
+	// opened on (the first one of a list), for the server.address and
+	// server.port attributes; empty and 0 when there is none.
+	ServerAddress string
+	ServerPort    int
 }
 
 // MessageErrors is the error Publish returns when some messages failed: one

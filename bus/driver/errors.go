@@ -15,4 +15,7 @@ var (
 	// ErrTopicNotFound reports a topic that does not exist and is not
 	// created on first use.
 	ErrTopicNotFound = errors.New("eventbus: topic not found")
+	// ErrLagUnknown reports a backend that cannot count the messages a
+	// group has not acknowledged (see LagReporter).
+	ErrLagUnknown = errors.New("eventbus: the backend does not report lag in messages")
 )

@@ -35,7 +35,7 @@
 // messages in CloudEvents structured mode (content-type
 // application/cloudevents+json) from other producers read into the same
 // fields, and plain messages with an ID and a time from the backend.
-
+//
 // Observability is built in, following the OpenTelemetry messaging semantic
 // conventions (telemetry.go, tracing.go, metrics.go): a send span per
 // Publish, a process span per handler run whose ctx the handler gets, the

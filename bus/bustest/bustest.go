@@ -77,6 +77,12 @@ func Run(t *testing.T, h Harness) {
 		{"ShutdownWaitsForHandlers", s.testShutdownWaits},
 		{"ShutdownDeadlineCancelsHandlers", s.testShutdownDeadline},
 		{"BadInput", s.testBadInput},
+		{"RequestReply", s.testRequestReply},
+		{"TypedRequestReply", s.testTypedRequestReply},
+		{"ConcurrentRequests", s.testConcurrentRequests},
+		{"RequestTimeout", s.testRequestTimeout},
+		{"LateReplyDropped", s.testLateReplyDropped},
+		{"RequesterCloseFailsPending", s.testRequesterCloseFailsPending},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

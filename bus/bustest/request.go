@@ -134,8 +134,11 @@ func (s *suite) testRequestTimeout(t *testing.T) {
 	require.ErrorIs(t, err, context.DeadlineExceeded)
 
 	// A cancelled context ends it too. (The request may be received before
-	// its Publish returned, so the error may come from the publish.)
-	ctx, cancel := context.WithCancel(t.Context())
+	// its Publish returned, so the error may come from the publish.) This
+	// requester waits for the responder to join its group.
+	r = s.requester(t, b, bus.ReplyTopic(s.topic(t)))
+	ctx, cancel := context.WithTimeout(t.Context(), s.Timeout)
+	defer cancel()
 	responder := s.open(t)
 	s.subscribe(t, responder, topic, func(_ context.Context, m *bus.Message) error {
 		if m.Key == "cancel" {

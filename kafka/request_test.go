@@ -1,0 +1,30 @@
+package kafka_test
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/eventbus-go/eventbus/bus"
+)
+
+// A Kafka bus that does not create topics refuses a requester whose reply
+// topic is missing at once, naming the remedy, rather than letting every
+// reply fail later.
+func TestRequesterNeedsItsReplyTopic(t *testing.T) {
+	be, _ := mockBackend(t)
+	b := be.open(t)
+	missing := fmt.Sprintf("eventbus-replies-%d", time.Now().UnixNano())
+	_, err := b.NewRequester(t.Context(), bus.ReplyTopic(missing))
+	require.ErrorIs(t, err, bus.ErrTopicNotFound)
+	require.ErrorContains(t, err, missing)
+	require.ErrorContains(t, err, "create_topics=true")
+
+	// With the topic in place the same requester starts.
+	be.createTopic(t, missing, 1)
+	r, err := b.NewRequester(t.Context(), bus.ReplyTopic(missing))
+	require.NoError(t, err)
+	require.NoError(t, r.Close(t.Context()))
+}

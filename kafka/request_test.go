@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/eventbus-go/eventbus/bus"
+	"github.com/eventbus-go/eventbus/bus/bustest"
 )
 
 // A Kafka bus that does not create topics refuses a requester whose reply
@@ -27,4 +28,15 @@ func TestRequesterNeedsItsReplyTopic(t *testing.T) {
 	r, err := b.NewRequester(t.Context(), bus.ReplyTopic(missing))
 	require.NoError(t, err)
 	require.NoError(t, r.Close(t.Context()))
+}
+
+// go test -run '^$' -bench RequestReply -benchtime 2000x ./kafka/
+func BenchmarkRequestReply(b *testing.B) {
+	for _, c := range benchClusters(b) {
+		b.Run(c.name, func(b *testing.B) {
+			bustest.BenchmarkRequestReply(b,
+				func(tb testing.TB) *bus.Bus { return c.backend.open(tb) },
+				func(tb testing.TB) string { return c.backend.topic(tb, 4) })
+		})
+	}
 }

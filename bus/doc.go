@@ -31,5 +31,7 @@
 //     producers last.
 //
 // Typed events go through Topic[T] with a Codec[T] (see package bus/codec).
+// Request/reply goes through a Requester (Bus.NewRequester) and Reply, or
+// typed through RequestTopic.
 // Messages travel in CloudEvents binary mode (ce_* headers).
 package bus

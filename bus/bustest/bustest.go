@@ -9,8 +9,8 @@
 //
 // It checks the promises package bus makes on every backend: round trips,
 // isolation of topics and groups, work split within a group, per-key order
-// under concurrency, retries, dead letters, redelivery, panics, shutdown
-// and bad input.
+// under concurrency, retries, dead letters, redelivery, panics, shutdown,
+// bad input and request/reply.
 package bustest
 
 import (

@@ -1,38 +1,19 @@
 package bus_test
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
-	"sync"
 	"testing"
 
 	"github.com/eventbus-go/eventbus/bus"
 	"github.com/eventbus-go/eventbus/bus/codec"
+	"github.com/eventbus-go/eventbus/internal/testlog"
 	"github.com/eventbus-go/eventbus/memory"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
-// syncBuffer is a log sink safe for concurrent writes.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-func openMemory(t *testing.T, logs *syncBuffer) *bus.Bus {
+func openMemory(t *testing.T, logs *testlog.Buffer) *bus.Bus {
 	t.Helper()
 	opts := memory.Options{}
 	if logs != nil {
@@ -44,7 +25,7 @@ func openMemory(t *testing.T, logs *syncBuffer) *bus.Bus {
 }
 
 func TestReplyNobodyWaitsForIsDroppedWithALog(t *testing.T) {
-	var logs syncBuffer
+	var logs testlog.Buffer
 	b := openMemory(t, &logs)
 	r, err := b.NewRequester(t.Context(), bus.ReplyTopic("replies"))
 	require.NoError(t, err)

@@ -33,10 +33,19 @@ func TestRequesterNeedsItsReplyTopic(t *testing.T) {
 // go test -run '^$' -bench RequestReply -benchtime 1000x ./kafka/
 //
 // Real broker only: the mock cluster answers fetches in about 100 ms
-// steps, which would measure the mock.
+// steps, which would measure the mock. With the default linger (5 ms, paid
+// on both hops) and with the shortest one.
 func BenchmarkRequestReply(b *testing.B) {
 	be := realBackend(b)
-	bustest.BenchmarkRequestReply(b,
-		func(tb testing.TB) *bus.Bus { return be.open(tb, "create_topics=true") },
-		func(tb testing.TB) string { return be.topic(tb, 4) })
+	for _, linger := range []string{"default", "1ms"} {
+		params := []string{"create_topics=true"}
+		if linger != "default" {
+			params = append(params, "linger="+linger)
+		}
+		b.Run("linger="+linger, func(b *testing.B) {
+			bustest.BenchmarkRequestReply(b,
+				func(tb testing.TB) *bus.Bus { return be.open(tb, params...) },
+				func(tb testing.TB) string { return be.topic(tb, 4) })
+		})
+	}
 }

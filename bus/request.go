@@ -178,7 +178,8 @@ func (r *Requester) ReplyTopic() string { return r.replyTopic }
 // When no reply comes before ctx is done or the requester's ReplyTimeout
 // passes, the error wraps ErrNoReply and the context's error
 // (context.DeadlineExceeded on a timeout, context.Canceled when ctx was
-// cancelled). When the requester stops first, it wraps ErrClosed.
+// cancelled). When the requester stops first, it wraps ErrClosed. When the
+// request cannot be published, it is Publish's error.
 func (r *Requester) Request(ctx context.Context, topic string, m *Message) (*Message, error) {
 	if m == nil {
 		return nil, fmt.Errorf("eventbus: request to %q: message is nil", topic)

@@ -11,8 +11,9 @@ import (
 
 // Request/reply headers. They are CloudEvents extension attributes
 // (lowercase letters only, carried in binary mode with the ce_ prefix), so
-// they travel unchanged on every backend and a CloudEvents SDK shows them as
-// the extensions "replyto" and "correlationid" of the event.
+// they travel unchanged on every backend, and by the CloudEvents Kafka
+// binding they are the event's extensions "replyto" and "correlationid",
+// which a CloudEvents-aware responder can read and answer.
 const (
 	// HeaderReplyTo names the topic a request's reply goes to.
 	HeaderReplyTo = "ce_replyto"

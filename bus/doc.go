@@ -46,4 +46,7 @@
 // WithPropagator say otherwise; with none set, telemetry costs next to
 // nothing. Bus.Health and Bus.HealthHandler answer readiness and liveness
 // probes (health.go).
+//
+// Request/reply goes through a Requester (Bus.NewRequester) and Reply, or
+// typed through RequestTopic.
 package bus

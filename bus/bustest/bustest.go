@@ -9,11 +9,11 @@
 //
 // It checks the promises package bus makes on every backend: round trips,
 // isolation of topics and groups, work split within a group, per-key order
-// under concurrency, retries, dead letters, redelivery, panics, shutdown
-// and bad input; with Harness.PublishForeign, also what it reads from
-// producers that are not eventbus. With Harness.OpenConn set it also runs
-// the driver section, which checks the contract of package bus/driver on
-// the driver.Conn itself.
+// under concurrency, retries, dead letters, redelivery, panics, shutdown,
+// bad input and request/reply; with Harness.PublishForeign, also what it
+// reads from producers that are not eventbus. With Harness.OpenConn set it
+// also runs the driver section, which checks the contract of package
+// bus/driver on the driver.Conn itself.
 package bustest
 
 import (
@@ -99,6 +99,12 @@ func Run(t *testing.T, h Harness) {
 		{"BadInput", s.testBadInput},
 		{"PublishWithDoneContextPublishesNothing", s.testPublishDoneContext},
 		{"CloseWithDoneContextAndNothingPending", s.testCloseDoneContext},
+		{"RequestReply", s.testRequestReply},
+		{"TypedRequestReply", s.testTypedRequestReply},
+		{"ConcurrentRequests", s.testConcurrentRequests},
+		{"RequestTimeout", s.testRequestTimeout},
+		{"LateReplyDropped", s.testLateReplyDropped},
+		{"RequesterCloseFailsPending", s.testRequesterCloseFailsPending},
 	}
 	if h.OpenConn != nil {
 		tests = append(tests, s.driverTests()...)

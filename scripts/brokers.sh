@@ -88,6 +88,10 @@ KAFKA_SASL_PASSWORD=eventbus-secret
 # fresh start into .brokers/kafka/tls/ and deleted by `down`.
 KAFKA_TLS_STORE_PASSWORD=eventbus-tls
 
+# A broker holds files open for every partition, and tests create many
+# topics: give the JVMs the most open files the system allows.
+ulimit -n 1048576 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+
 log() { printf 'brokers: %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 

@@ -22,6 +22,11 @@ var (
 	ErrMessageTooLarge = driver.ErrMessageTooLarge
 	// ErrTopicNotFound reports a missing topic the backend will not create.
 	ErrTopicNotFound = driver.ErrTopicNotFound
+	// ErrTopicExists reports a topic that cannot be created because it
+	// exists.
+	ErrTopicExists = driver.ErrTopicExists
+	// ErrUnsupported reports a capability the backend does not have.
+	ErrUnsupported = driver.ErrUnsupported
 	// ErrPermanent marks failures that retries cannot fix; see Permanent.
 	ErrPermanent = errors.New("permanent failure")
 	// ErrDecode reports a payload its codec cannot decode. It is permanent.
@@ -31,7 +36,8 @@ var (
 )
 
 // Permanent marks err as not worth retrying: the error policy sends the
-// message straight to the dead-letter topic (or nacks it when there is none).
+// message straight to the dead-letter topic (without one, it runs again
+// every MaxBackoff of the retry policy).
 // Permanent(nil) is nil.
 func Permanent(err error) error {
 	if err == nil {

@@ -3,6 +3,7 @@ package pulsar
 import (
 	"fmt"
 	"net"
+	"net/url"
 	"strings"
 	"time"
 
@@ -18,6 +19,7 @@ const defaultMaxMessageBytes = 5<<20 - 64<<10
 // method and is never logged.
 type config struct {
 	serviceURL string // scheme and hosts only
+	adminURL   string // the broker's HTTP service, for the admin API
 	tenant     string
 	namespace  string
 
@@ -60,6 +62,7 @@ func parseConfig(cfg driver.OpenConfig) (*config, error) {
 	q := driver.NewQuery(u)
 	c := &config{
 		serviceURL: u.Scheme + "://" + withDefaultPorts(u.Host, u.Scheme),
+		adminURL:   q.String("adminURL", defaultAdminURL(u)),
 		tenant:     q.String("tenant", "public"),
 		namespace:  q.String("namespace", "default"),
 
@@ -120,6 +123,19 @@ func withDefaultPorts(hosts, scheme string) string {
 		}
 	}
 	return strings.Join(list, ",")
+}
+
+// defaultAdminURL is the HTTP service of the URL's first broker on
+// Pulsar's default web port: 8080, or 8443 with TLS.
+func defaultAdminURL(u *url.URL) string {
+	host, _, _ := strings.Cut(u.Host, ",")
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	if u.Scheme == "pulsar+ssl" {
+		return "https://" + net.JoinHostPort(host, "8443")
+	}
+	return "http://" + net.JoinHostPort(host, "8080")
 }
 
 // clientOptions builds the pulsar-client-go options for c.

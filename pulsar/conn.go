@@ -11,6 +11,7 @@ import (
 
 	"github.com/apache/pulsar-client-go/pulsar"
 	pulsarlog "github.com/apache/pulsar-client-go/pulsar/log"
+	"github.com/apache/pulsar-client-go/pulsaradmin"
 	"github.com/eventbus-go/eventbus/bus"
 	"github.com/eventbus-go/eventbus/bus/driver"
 )
@@ -25,6 +26,10 @@ type conn struct {
 	cfg    *config
 	client pulsar.Client
 	logger *slog.Logger
+
+	adminOnce sync.Once // see admin.go
+	admin     pulsaradmin.Client
+	adminErr  error
 
 	mu        sync.Mutex
 	closed    bool

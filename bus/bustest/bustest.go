@@ -37,6 +37,10 @@ type Harness struct {
 	NewTopic func(t *testing.T) string
 	// Timeout bounds each wait for deliveries; 0 means one minute.
 	Timeout time.Duration
+	// NoCreateTopic leaves out the case that creates topics through
+	// Bus.CreateTopic, for a test backend that cannot (librdkafka's mock
+	// cluster creates topics only through metadata requests).
+	NoCreateTopic bool
 }
 
 type suite struct {
@@ -50,10 +54,7 @@ func Run(t *testing.T, h Harness) {
 		h.Timeout = time.Minute
 	}
 	s := &suite{h}
-	tests := []struct {
-		name string
-		run  func(t *testing.T)
-	}{
+	tests := []namedTest{
 		{"RoundTrip", s.testRoundTrip},
 		{"TopicsDoNotCrossTalk", s.testNoCrossTalk},
 		{"PublishBeforeSubscribe", s.testPublishBeforeSubscribe},
@@ -78,12 +79,19 @@ func Run(t *testing.T, h Harness) {
 		{"ShutdownDeadlineCancelsHandlers", s.testShutdownDeadline},
 		{"BadInput", s.testBadInput},
 	}
+	tests = append(tests, s.toolTests()...)
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			tc.run(t)
 		})
 	}
+}
+
+// namedTest is one case of the suite.
+type namedTest struct {
+	name string
+	run  func(t *testing.T)
 }
 
 // open returns a bus closed at the end of the test.

@@ -15,4 +15,9 @@ var (
 	// ErrTopicNotFound reports a topic that does not exist and is not
 	// created on first use.
 	ErrTopicNotFound = errors.New("eventbus: topic not found")
+	// ErrTopicExists reports a topic that cannot be created because it
+	// exists.
+	ErrTopicExists = errors.New("eventbus: topic exists")
+	// ErrUnsupported reports a capability the backend does not have.
+	ErrUnsupported = errors.New("eventbus: not supported by this backend")
 )

@@ -3,7 +3,6 @@ package bus
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"github.com/eventbus-go/eventbus/bus/driver"
 )
@@ -14,26 +13,6 @@ type TopicInfo struct {
 	// Partitions is the number of partitions; 0 for a topic the backend
 	// does not partition.
 	Partitions int
-}
-
-// PartitionLag is what a consumer group has not consumed of one partition
-// of a topic.
-type PartitionLag struct {
-	// Partition is -1 for a topic the backend does not partition.
-	Partition int32
-	// Messages is how many messages the group has not acknowledged.
-	Messages int64
-	// Oldest is the time of the oldest of them; zero when there are none.
-	Oldest time.Time
-}
-
-// Age is how long the oldest unconsumed message has waited, at now; 0
-// when nothing waits.
-func (l PartitionLag) Age(now time.Time) time.Duration {
-	if l.Messages == 0 || l.Oldest.IsZero() {
-		return 0
-	}
-	return max(now.Sub(l.Oldest), 0)
 }
 
 // admin returns the backend's admin interface, or an error wrapping
@@ -107,10 +86,11 @@ func (b *Bus) DescribeTopic(ctx context.Context, topic string) (TopicInfo, error
 	return TopicInfo(t), err
 }
 
-// Lag reports, per partition, what group has not consumed of topic: in
-// messages, and the time of the oldest of them. It works without a
-// running subscription, from what the backend keeps of the group.
-func (b *Bus) Lag(ctx context.Context, group, topic string) ([]PartitionLag, error) {
+// GroupLag reports, per partition, what group has not acknowledged of
+// topic: in messages, and the time of the oldest of them. It works without
+// a running subscription, from what the backend keeps of the group (for a
+// running one, Subscription.Lag also counts what it holds).
+func (b *Bus) GroupLag(ctx context.Context, group, topic string) ([]PartitionLag, error) {
 	if err := ValidateTopic(topic); err != nil {
 		return nil, err
 	}

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/eventbus-go/eventbus/bus/driver"
 )
@@ -18,25 +20,36 @@ type Bus struct {
 	name   string
 	logger *slog.Logger
 	caps   driver.Capabilities
+	// structured makes Publish write CloudEvents structured mode.
+	structured bool
+	tel        *telemetry // nil records nothing
 
 	mu     sync.RWMutex // guards closed and subs; Publish takes it for reading
 	closed bool
 	subs   map[*Subscription]struct{}
 	// publishing counts Publish calls in progress, so Close flushes
-	// producers only after they return.
+	// producers only after they return; inFlight counts them too, so Close
+	// knows without a wait that there are none.
 	publishing sync.WaitGroup
+	inFlight   atomic.Int64
 	closeOnce  sync.Once
 	closeErr   error
 }
 
-func newBus(conn driver.Conn, name string, logger *slog.Logger) *Bus {
-	return &Bus{
+func newBus(conn driver.Conn, name string, o openOptions) *Bus {
+	b := &Bus{
 		conn:   conn,
 		name:   name,
-		logger: logger,
+		logger: o.logger,
 		caps:   conn.Capabilities(),
 		subs:   make(map[*Subscription]struct{}),
+
+		structured: o.structured,
 	}
+	if !o.noTelemetry {
+		b.tel = newTelemetry(o, b.caps, o.logger)
+	}
+	return b
 }
 
 // String names the backend without any secret, e.g. "kafka://host:9092".
@@ -58,9 +71,13 @@ func (b *Bus) Publish(ctx context.Context, topic string, msgs ...*Message) error
 	if err := b.startPublish(topic); err != nil {
 		return err
 	}
-	defer b.publishing.Done()
+	defer b.endPublish()
 	if len(msgs) == 0 {
 		return nil
+	}
+	if err := ctx.Err(); err != nil {
+		// A caller that retries on error must not duplicate anything.
+		return fmt.Errorf("eventbus: publish %d messages to %q: none published: %w", len(msgs), topic, err)
 	}
 	buf := publishBuffers.Get().(*[]driver.Message)
 	defer func() {
@@ -79,15 +96,23 @@ func (b *Bus) Publish(ctx context.Context, topic string, msgs ...*Message) error
 		if m.Time.IsZero() {
 			m.Time = now
 		}
-		if limit := b.caps.MaxMessageBytes; limit > 0 {
-			if size := messageSize(m); size > limit {
-				return fmt.Errorf("%w: publish to %q: message %d (id %s) is %d bytes, the backend takes at most %d",
-					ErrMessageTooLarge, topic, i, m.ID, size, limit)
+		if err := checkUTF8(m); err != nil {
+			return fmt.Errorf("%w: publish to %q: message %d (id %q): %w", ErrInvalidMessage, topic, i, m.ID, err)
+		}
+		dm := driver.Message{ID: m.ID, Key: m.Key, Payload: m.Payload, Header: m.Header, Time: m.Time}
+		if b.structured {
+			if err := driver.WriteStructured(&dm); err != nil {
+				return fmt.Errorf("%w: publish to %q: message %d (id %q): %w", ErrInvalidMessage, topic, i, m.ID, err)
 			}
 		}
-		*buf = append(*buf, driver.Message{ID: m.ID, Key: m.Key, Payload: m.Payload, Header: m.Header, Time: m.Time})
+		if err := driver.CheckSize(&dm, b.caps.MaxMessageBytes); err != nil {
+			return fmt.Errorf("eventbus: publish to %q: message %d (id %s): %w", topic, i, m.ID, err)
+		}
+		*buf = append(*buf, dm)
 	}
+	send := b.tel.startSend(ctx, topic, msgs, *buf)
 	err := b.conn.Publish(ctx, topic, *buf)
+	send.end(err)
 	if err == nil {
 		return nil
 	}
@@ -104,19 +129,27 @@ func (b *Bus) Publish(ctx context.Context, topic string, msgs ...*Message) error
 	return fmt.Errorf("eventbus: publish %d messages to %q: %w", len(msgs), topic, err)
 }
 
-// messageSize is the payload, key and header bytes, the part of a message a
-// backend limit counts.
-func messageSize(m *Message) int {
-	n := len(m.Payload) + len(m.Key) + len(m.ID)
-	for k, v := range m.Header {
-		n += len(k) + len(v)
+// checkUTF8 reports the first header name or value, or an ID, that is not
+// valid UTF-8: CloudEvents bindings (Kafka headers, Pulsar properties) carry
+// only text.
+func checkUTF8(m *Message) error {
+	if !utf8.ValidString(m.ID) {
+		return errors.New("the ID is not valid UTF-8")
 	}
-	return n
+	for k, v := range m.Header {
+		if !utf8.ValidString(k) {
+			return fmt.Errorf("header name %q is not valid UTF-8", k)
+		}
+		if !utf8.ValidString(v) {
+			return fmt.Errorf("header %q: value is not valid UTF-8", k)
+		}
+	}
+	return nil
 }
 
 func (b *Bus) startPublish(topic string) error {
-	if topic == "" {
-		return fmt.Errorf("%w: publish: topic is empty", ErrInvalidTopic)
+	if err := ValidateTopic(topic); err != nil {
+		return err
 	}
 	b.mu.RLock()
 	defer b.mu.RUnlock()
@@ -124,7 +157,13 @@ func (b *Bus) startPublish(topic string) error {
 		return fmt.Errorf("eventbus: publish to %q: %w", topic, ErrClosed)
 	}
 	b.publishing.Add(1)
+	b.inFlight.Add(1)
 	return nil
+}
+
+func (b *Bus) endPublish() {
+	b.inFlight.Add(-1)
+	b.publishing.Done()
 }
 
 // Close shuts the bus down in order: it closes every subscription (stop
@@ -149,10 +188,14 @@ func (b *Bus) Close(ctx context.Context) error {
 		}
 		wg.Wait()
 		// The dead-letter publishes of draining handlers are done by now.
-		done := make(chan struct{})
-		go func() { b.publishing.Wait(); close(done) }()
-		if err := await(ctx, done); err != nil {
-			errs[len(subs)] = fmt.Errorf("eventbus: close: waiting for publishes in progress: %w", err)
+		// No Publish starts once closed is set: with none in progress
+		// there is nothing to wait for, even when ctx is already done.
+		if b.inFlight.Load() > 0 {
+			done := make(chan struct{})
+			go func() { b.publishing.Wait(); close(done) }()
+			if err := await(ctx, done); err != nil {
+				errs[len(subs)] = fmt.Errorf("eventbus: close: waiting for %d publishes in progress: %w", b.inFlight.Load(), err)
+			}
 		}
 		if err := b.conn.Close(ctx); err != nil {
 			errs[len(subs)+1] = fmt.Errorf("eventbus: close %s: %w", b.name, err)

@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/eventbus-go/eventbus/bus/driver"
 )
 
 // Headers a dead letter carries besides the original message's own, which
@@ -27,6 +29,23 @@ const deadLetterHeaderPrefix = "eventbus-dlq-"
 // maxErrorHeaderBytes keeps a long error, such as a panic's stack, from
 // pushing a dead letter past the backend's message size limit.
 const maxErrorHeaderBytes = 8 << 10
+
+// deadLetterMessage is the dead letter of m: its key, payload and headers
+// unchanged, the failure in the eventbus-dlq-* headers. It is always a valid
+// CloudEvent: a message that reached the handler without an ID or a time
+// (from a driver that sets neither) gets a new ID and the last failure's
+// time.
+func deadLetterMessage(m *Message, group string, lastErr error, firstFailure, lastFailure time.Time) driver.Message {
+	letter := driver.Message{ID: m.ID, Key: m.Key, Payload: m.Payload, Time: m.Time,
+		Header: deadLetterHeader(m, group, lastErr, firstFailure, lastFailure)}
+	if letter.ID == "" {
+		letter.ID = newID(lastFailure)
+	}
+	if letter.Time.IsZero() {
+		letter.Time = lastFailure
+	}
+	return letter
+}
 
 func deadLetterHeader(m *Message, group string, lastErr error, firstFailure, lastFailure time.Time) map[string]string {
 	h := make(map[string]string, len(m.Header)+9)

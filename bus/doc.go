@@ -31,5 +31,22 @@
 //     producers last.
 //
 // Typed events go through Topic[T] with a Codec[T] (see package bus/codec).
-// Messages travel in CloudEvents binary mode (ce_* headers).
+// Messages travel in CloudEvents binary mode (ce_* headers). Handlers see
+// messages in CloudEvents structured mode (content-type
+// application/cloudevents+json) from other producers read into the same
+// fields, and plain messages with an ID and a time from the backend.
+//
+// Observability is built in, following the OpenTelemetry messaging semantic
+// conventions (telemetry.go, tracing.go, metrics.go): a send span per
+// Publish, a process span per handler run whose ctx the handler gets, the
+// trace context carried in message headers, the conventional metrics plus
+// retries, dead letters, nacks, in-flight messages and consumer lag in
+// messages and seconds (Subscription.Lag). The global OpenTelemetry
+// providers are used unless WithTracerProvider, WithMeterProvider or
+// WithPropagator say otherwise; with none set, telemetry costs next to
+// nothing. Bus.Health and Bus.HealthHandler answer readiness and liveness
+// probes (health.go).
+//
+// Request/reply goes through a Requester (Bus.NewRequester) and Reply, or
+// typed through RequestTopic.
 package bus

@@ -22,6 +22,9 @@ var (
 	ErrMessageTooLarge = driver.ErrMessageTooLarge
 	// ErrTopicNotFound reports a missing topic the backend will not create.
 	ErrTopicNotFound = driver.ErrTopicNotFound
+	// ErrInvalidMessage reports a message Publish refuses to send, such as
+	// one with a header that is not valid UTF-8.
+	ErrInvalidMessage = errors.New("invalid message")
 	// ErrTopicExists reports a topic that cannot be created because it
 	// exists.
 	ErrTopicExists = driver.ErrTopicExists

@@ -10,7 +10,10 @@ import (
 // Message is an event: what Publish sends and what a Handler receives.
 type Message struct {
 	// ID identifies the event (CloudEvents id). Publish fills an empty ID
-	// with a UUIDv7.
+	// with a UUIDv7. A delivered message always has one: when its producer
+	// set none, the backend's position of the message, such as
+	// "<topic>/<partition>/<offset>" on Kafka (see the README's wire
+	// format), the same on every redelivery.
 	ID string
 	// Key orders and routes: messages with the same Key are handled one at
 	// a time in publish order within a group. Empty means no ordering.
@@ -21,6 +24,9 @@ type Message struct {
 	// Names starting with "ce_" are CloudEvents attributes.
 	Header map[string]string
 	// Time is when the event happened. Publish fills a zero Time with now.
+	// A delivered message whose producer set no event time has the
+	// backend's time of the message (Kafka's record timestamp, Pulsar's
+	// publish time).
 	Time time.Time
 
 	// Topic is the topic the message was delivered from; set on delivery.
@@ -33,6 +39,8 @@ type Message struct {
 	Attempt int
 
 	receipt driver.Receipt
+	// inFlightEntry is the message's entry in its subscription's in-flight log.
+	inFlightEntry uint64
 }
 
 // As sets target to the backend's native message when it can, for what the

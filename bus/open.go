@@ -9,6 +9,10 @@ import (
 	"strings"
 	"sync"
 
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/eventbus-go/eventbus/bus/driver"
 )
 
@@ -47,7 +51,23 @@ func Schemes() []string {
 type Option func(*openOptions)
 
 type openOptions struct {
-	logger *slog.Logger
+	logger         *slog.Logger
+	tracerProvider trace.TracerProvider
+	meterProvider  metric.MeterProvider
+	propagator     propagation.TextMapPropagator
+	noTelemetry    bool
+	structured     bool
+}
+
+func makeOpenOptions(opts []Option) openOptions {
+	o := openOptions{logger: slog.Default()}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if o.logger == nil {
+		o.logger = slog.New(slog.DiscardHandler)
+	}
+	return o
 }
 
 // WithLogger sets the logger for the bus and its driver; the default is
@@ -56,18 +76,24 @@ func WithLogger(l *slog.Logger) Option {
 	return func(o *openOptions) { o.logger = l }
 }
 
+// StructuredMode makes Publish write CloudEvents structured mode: each
+// message's payload becomes the whole event in JSON (content-type
+// application/cloudevents+json), with its data as a JSON value when the
+// message's content-type is JSON, as text when it is text, and in
+// data_base64 otherwise; only headers that are not CloudEvents attributes
+// stay headers. For consumers that read structured mode only. Subscribers
+// read both modes either way; dead letters are always written in binary
+// mode.
+func StructuredMode() Option {
+	return func(o *openOptions) { o.structured = true }
+}
+
 // Open connects to the backend named by rawURL's scheme: "mem://",
 // "kafka://host:port,...", "pulsar://host:port". The query string holds
 // driver parameters; an unknown scheme or parameter is an ErrInvalidURL
 // error that names it.
 func Open(ctx context.Context, rawURL string, opts ...Option) (*Bus, error) {
-	o := openOptions{logger: slog.Default()}
-	for _, opt := range opts {
-		opt(&o)
-	}
-	if o.logger == nil {
-		o.logger = slog.New(slog.DiscardHandler)
-	}
+	o := makeOpenOptions(opts)
 	u, err := url.Parse(rawURL)
 	if err != nil {
 		// url.Error repeats the input, which may hold a password.
@@ -83,20 +109,24 @@ func Open(ctx context.Context, rawURL string, opts ...Option) (*Bus, error) {
 		return nil, fmt.Errorf("%w: unknown scheme %q (registered: %s; a driver joins by blank import, e.g. _ \"github.com/eventbus-go/eventbus/memory\")",
 			ErrInvalidURL, u.Scheme, strings.Join(Schemes(), ", "))
 	}
-	logger := o.logger.With("bus", u.Scheme)
-	conn, err := opener(ctx, driver.OpenConfig{URL: u, Logger: logger})
+	o.logger = o.logger.With("bus", u.Scheme)
+	conn, err := opener(ctx, driver.OpenConfig{URL: u, Logger: o.logger})
 	if err != nil {
 		return nil, err
 	}
 	// The name keeps no user info and no query: those may hold secrets.
-	return newBus(conn, u.Scheme+"://"+u.Host+u.Path, logger), nil
+	return newBus(conn, u.Scheme+"://"+u.Host+u.Path, o), nil
 }
 
 // NewBus wraps an already open driver connection. Drivers' tests and
 // programs that build a Conn by hand use it; everyone else calls Open.
-func NewBus(conn driver.Conn, name string, logger *slog.Logger) *Bus {
+// A nil logger means slog.Default(); opts other than the logger apply as
+// in Open.
+func NewBus(conn driver.Conn, name string, logger *slog.Logger, opts ...Option) *Bus {
 	if logger == nil {
 		logger = slog.Default()
 	}
-	return newBus(conn, name, logger)
+	o := makeOpenOptions(opts)
+	o.logger = logger
+	return newBus(conn, name, o)
 }

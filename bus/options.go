@@ -122,8 +122,8 @@ func DeadLetter() SubscribeOption {
 // DeadLetterTopic is DeadLetter with a topic of your choice.
 func DeadLetterTopic(topic string) SubscribeOption {
 	return func(c *subscribeConfig) error {
-		if topic == "" {
-			return fmt.Errorf("DeadLetterTopic: %w: topic is empty", ErrInvalidTopic)
+		if err := ValidateTopic(topic); err != nil {
+			return fmt.Errorf("DeadLetterTopic: %w", err)
 		}
 		c.deadLetter = true
 		c.deadLetterTopic = topic

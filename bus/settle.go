@@ -44,6 +44,7 @@ func (s *Subscription) run(q *keyQueue) {
 	case ack:
 		s.ackHead(q)
 	case retry:
+		s.tel.retried()
 		s.logger.Debug("handler failed, will retry", "id", m.ID, "key", m.Key, "attempt", attempt, "retry_in", v.delay, "err", err)
 	case hold:
 		s.logger.Warn("handler failed, retries are used up and there is no dead-letter topic: the message will run again",
@@ -112,9 +113,11 @@ func withdrawn(m *Message) bool {
 // once that is durable. If the publish fails, the message stays and runs
 // again after MaxBackoff.
 func (s *Subscription) deadLetter(q *keyQueue, m *Message, lastFailure time.Time) {
-	letter := driver.Message{ID: m.ID, Key: m.Key, Payload: m.Payload, Time: m.Time,
-		Header: deadLetterHeader(m, s.cfg.group, q.lastErr, q.firstFailure, lastFailure)}
-	if err := s.bus.conn.Publish(s.handlerCtx, s.deadLetterTopic, []driver.Message{letter}); err != nil {
+	letter := deadLetterMessage(m, s.cfg.group, q.lastErr, q.firstFailure, lastFailure)
+	send := s.tel.startDeadLetter(m, s.deadLetterTopic, letter.Header)
+	err := s.bus.conn.Publish(s.handlerCtx, s.deadLetterTopic, []driver.Message{letter})
+	send.end(err)
+	if err != nil {
 		delay := s.cfg.retry.MaxBackoff
 		s.logger.Error("cannot publish to the dead-letter topic: the message will run again",
 			"id", m.ID, "key", m.Key, "dead_letter_topic", s.deadLetterTopic, "retry_in", delay, "err", err)
@@ -181,6 +184,7 @@ func (s *Subscription) forget(q *keyQueue) {
 }
 
 func (s *Subscription) settle(m *Message, ack bool) {
+	s.tel.settled(m, ack)
 	var err error
 	if ack {
 		err = s.driverSub.Ack(&m.receipt)

@@ -24,6 +24,7 @@ type Subscription struct {
 	driverSub       driver.Subscription
 	handler         Handler
 	logger          *slog.Logger
+	tel             *subscriptionTelemetry // spans, metrics, lag
 
 	// handlerCtx carries the Subscribe context's values to handlers; it is
 	// cancelled only when the shutdown deadline passes.
@@ -121,8 +122,8 @@ var keyQueues = sync.Pool{New: func() any { return new(keyQueue) }}
 // Close, or ctx is cancelled (which drains in-flight handlers for up to
 // DrainTimeout). See the SubscribeOption functions for the choices.
 func (b *Bus) Subscribe(ctx context.Context, topic string, h Handler, opts ...SubscribeOption) (*Subscription, error) {
-	if topic == "" {
-		return nil, fmt.Errorf("%w: subscribe: topic is empty", ErrInvalidTopic)
+	if err := ValidateTopic(topic); err != nil {
+		return nil, err
 	}
 	if h == nil {
 		return nil, fmt.Errorf("eventbus: subscribe to %q: handler is nil", topic)
@@ -159,6 +160,7 @@ func (b *Bus) Subscribe(ctx context.Context, topic string, h Handler, opts ...Su
 	for i := len(cfg.middleware) - 1; i >= 0; i-- {
 		h = cfg.middleware[i](h)
 	}
+	h = readStructured(h)
 	s := &Subscription{
 		bus:             b,
 		topic:           topic,
@@ -175,10 +177,12 @@ func (b *Bus) Subscribe(ctx context.Context, topic string, h Handler, opts ...Su
 		quit:            make(chan struct{}),
 		done:            make(chan struct{}),
 	}
+	s.tel = b.tel.subscription(s)
 	s.handlerCtx, s.cancelHandlers = context.WithCancel(context.WithoutCancel(ctx))
 	receiveCtx, stopReceiving := context.WithCancel(ctx)
 	s.stopReceiving = stopReceiving
 	if err := b.addSubscription(s); err != nil {
+		s.tel.stop()
 		stopReceiving()
 		s.cancelHandlers()
 		_ = driverSub.Close(context.WithoutCancel(ctx))
@@ -259,6 +263,7 @@ func (s *Subscription) enqueue(d *driver.Delivery) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.tel.received(m)
 	var q *keyQueue
 	if m.Key != "" {
 		q = s.keys[m.Key]
@@ -290,12 +295,14 @@ func (s *Subscription) work() {
 }
 
 func (s *Subscription) invoke(m *Message) (err error) {
+	ctx, process := s.tel.startProcess(s.handlerCtx, m)
 	defer func() {
 		if r := recover(); r != nil {
 			err = newPanicError(r)
 		}
+		process.end(err)
 	}()
-	return s.handler(s.handlerCtx, m)
+	return s.handler(ctx, m)
 }
 
 // Close shuts the subscription down, duplicating nothing it can finish: it
@@ -378,6 +385,7 @@ func (s *Subscription) shutdown(ctx context.Context) {
 		errs = append(errs, err)
 	}
 	s.cancelHandlers()
+	s.tel.stop()
 	s.bus.removeSubscription(s)
 	if err := errors.Join(errs...); err != nil {
 		s.closeErr = fmt.Errorf("eventbus: close subscription to %q: %w", s.topic, err)

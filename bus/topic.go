@@ -77,14 +77,17 @@ func (t Topic[T]) Publish(ctx context.Context, b *Bus, key string, v T) error {
 // delivery details.
 type TypedHandler[T any] func(ctx context.Context, m *Message, v T) error
 
-// Handler adapts h to a Handler that decodes each payload first. A payload
-// that does not decode, or whose content-type is not the codec's, is a
-// permanent failure wrapping ErrDecode: it goes to the dead-letter topic
+// Handler adapts h to a Handler that decodes each payload first. A message
+// without a content-type, or whose media type is the codec's (parameters
+// such as charset aside, compared as media types), is decoded. A payload
+// that does not decode, or whose media type is another, is a permanent
+// failure wrapping ErrDecode: it goes to the dead-letter topic
 // with its original bytes, without retries.
 func (t Topic[T]) Handler(h TypedHandler[T]) Handler {
 	want := t.codec.ContentType()
+	wantType := driver.MediaType(want)
 	return func(ctx context.Context, m *Message) error {
-		if got, ok := m.Header[driver.HeaderContentType]; ok && got != want {
+		if got := m.Header[driver.HeaderContentType]; got != "" && driver.MediaType(got) != wantType {
 			return Permanent(fmt.Errorf("%w: message %s on %q has content-type %q, the codec reads %q", ErrDecode, m.ID, m.Topic, got, want))
 		}
 		v, err := t.codec.Decode(m.Payload)

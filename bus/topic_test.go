@@ -155,3 +155,19 @@ func TestTopicRoundTrip(t *testing.T) {
 	assert.Equal(t, "application/json", d.msg.Header[driver.HeaderContentType])
 	assert.Equal(t, "com.example.order.created", d.msg.Header[driver.HeaderType])
 }
+
+func TestTopicHandlerComparesMediaTypes(t *testing.T) {
+	for _, contentType := range []string{"application/json; charset=utf-8", "Application/JSON", "application/json;charset=UTF-8", ""} {
+		var got orderCreated
+		h := orders.Handler(func(_ context.Context, _ *bus.Message, o orderCreated) error {
+			got = o
+			return nil
+		})
+		m := &bus.Message{ID: "id", Payload: []byte(`{"id":"o-9","total":9}`), Header: map[string]string{driver.HeaderContentType: contentType}}
+		require.NoError(t, h(t.Context(), m), "content-type %q", contentType)
+		assert.Equal(t, orderCreated{ID: "o-9", Total: 9}, got, "content-type %q", contentType)
+	}
+	h := orders.Handler(func(context.Context, *bus.Message, orderCreated) error { return nil })
+	err := h(t.Context(), &bus.Message{Payload: []byte(`{}`), Header: map[string]string{driver.HeaderContentType: "text/json; charset=utf-8"}})
+	assert.ErrorIs(t, err, bus.ErrDecode, "another media type is rejected")
+}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/eventbus-go/eventbus/bus"
 	"github.com/eventbus-go/eventbus/internal/testbroker"
+	"github.com/eventbus-go/eventbus/internal/testlog"
 )
 
 // roundTrip opens u, subscribes to a new topic, publishes payload and waits
@@ -52,7 +53,7 @@ func openFails(t *testing.T, u string, logger *slog.Logger) error {
 
 func TestSCRAMReal(t *testing.T) {
 	addr := testbroker.KafkaSASL(t)
-	var logs syncBuffer
+	var logs testlog.Buffer
 	logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	const wrong = "not-the-Scram-Secret-42"
 
@@ -91,7 +92,7 @@ func TestSCRAMReal(t *testing.T) {
 
 func TestTLSReal(t *testing.T) {
 	addr, ca := testbroker.KafkaTLS(t)
-	var logs syncBuffer
+	var logs testlog.Buffer
 	logger := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	caParam := "tls_ca=" + url.QueryEscape(ca)
 

@@ -77,9 +77,9 @@ func parseConfig(cfg driver.OpenConfig) (*config, error) {
 		partitions:        q.Int("partitions", 1, 1),
 		replicationFactor: q.Int("replication_factor", -1, -1),
 		tls:               q.Bool("tls", false),
-		tlsCA:             q.String("tls_ca", ""),
-		tlsCert:           q.String("tls_cert", ""),
-		tlsKey:            q.String("tls_key", ""),
+		tlsCA:             q.File("tls_ca"),
+		tlsCert:           q.File("tls_cert"),
+		tlsKey:            q.File("tls_key"),
 		tlsKeyPass:        q.Secret("tls_key_password"),
 		tlsSkipVerify:     q.Bool("tls_skip_verify", false),
 		saslMechanism:     q.Enum("sasl_mechanism", "", "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"),
@@ -102,6 +102,9 @@ func parseConfig(cfg driver.OpenConfig) (*config, error) {
 	}
 	if c.saslMechanism != "" && c.saslUser == "" {
 		return nil, fmt.Errorf("%w: kafka://: sasl_mechanism %s needs a user (kafka://user:password@host or sasl_username)", driver.ErrInvalidURL, c.saslMechanism)
+	}
+	if c.saslMechanism != "" && c.saslPassword == "" {
+		return nil, fmt.Errorf("%w: kafka://: SASL user %q has no password (kafka://user:password@host or sasl_password)", driver.ErrInvalidURL, c.saslUser)
 	}
 	if c.tlsCA != "" || c.tlsCert != "" || c.tlsKey != "" || c.tlsSkipVerify {
 		c.tls = true

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -44,6 +45,12 @@ type conn struct {
 	closeOnce sync.Once
 	closeErr  error
 	drained   sync.WaitGroup // the event and log draining goroutines
+	// inFlight counts produced messages whose delivery report has not
+	// come yet, so that Close reports only messages really unflushed.
+	inFlight atomic.Int64
+	// calls counts client calls that run beside a ctx which may have
+	// ended: the clients close only after they return.
+	calls sync.WaitGroup
 }
 
 // Open connects to the Kafka cluster named by cfg.URL; bus.Open calls it
@@ -68,6 +75,7 @@ func Open(ctx context.Context, cfg driver.OpenConfig) (driver.Conn, error) {
 	// Fail fast on unreachable brokers and bad credentials rather than on
 	// the first Publish.
 	if err := cn.connect(ctx); err != nil {
+		cn.calls.Wait()
 		cn.admin.Close()
 		producer.Close()
 		cn.drained.Wait()
@@ -78,12 +86,31 @@ func Open(ctx context.Context, cfg driver.OpenConfig) (driver.Conn, error) {
 
 // connect waits for cluster metadata, in short steps so that an
 // authentication failure or a failed TLS handshake (an unverifiable broker
-// certificate, a host name it does not name) ends the wait at once.
+// certificate, a host name it does not name) ends the wait at once. Beside
+// it, a probe of each bootstrap address ends it at once when the URL's
+// security settings do not fit the listener, and names the addresses that
+// could not be reached when the wait times out.
 func (c *conn) connect(ctx context.Context) error {
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, 30*time.Second)
 		defer cancel()
+	}
+	ctx, misconfigured := context.WithCancelCause(ctx)
+	defer misconfigured(nil)
+	var mu sync.Mutex
+	var unreachable []error
+	for _, addr := range strings.Split(c.cfg.brokers, ",") {
+		go func() {
+			switch err := probe(ctx, addr, c.cfg); {
+			case errors.Is(err, errMisconfigured):
+				misconfigured(err)
+			case err != nil:
+				mu.Lock()
+				unreachable = append(unreachable, err)
+				mu.Unlock()
+			}
+		}()
 	}
 	for {
 		if authErr := c.authErr.Load(); authErr != nil {
@@ -92,8 +119,19 @@ func (c *conn) connect(ctx context.Context) error {
 		stepCtx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
 		_, err := c.metadata(stepCtx, nil)
 		cancel()
-		if err == nil || ctx.Err() != nil {
-			return err
+		if err == nil {
+			return nil
+		}
+		if cause := context.Cause(ctx); errors.Is(cause, errMisconfigured) {
+			return cause
+		}
+		if ctx.Err() != nil {
+			mu.Lock()
+			defer mu.Unlock()
+			if len(unreachable) > 0 {
+				return fmt.Errorf("no broker answered before %w: %w", ctx.Err(), errors.Join(unreachable...))
+			}
+			return fmt.Errorf("no cluster metadata before %w: %w", ctx.Err(), err)
 		}
 	}
 }
@@ -127,9 +165,13 @@ func (c *conn) drainEvents() {
 
 // Capabilities implements driver.Conn.
 func (c *conn) Capabilities() driver.Capabilities {
+	address, port := driver.FirstServer(c.cfg.brokers, 9092)
 	return driver.Capabilities{
 		MaxMessageBytes: c.cfg.maxMessageBytes - recordOverhead,
 		RedeliveryCount: true,
+		System:          "kafka",
+		ServerAddress:   address,
+		ServerPort:      port,
 	}
 }
 
@@ -152,6 +194,9 @@ func (c *conn) Publish(ctx context.Context, topic string, msgs []driver.Message)
 	if c.closed.Load() {
 		return driver.ErrClosed
 	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("kafka: produce to %q: none published: %w", topic, err)
+	}
 	if err := c.ensureTopic(ctx, topic); err != nil {
 		return err
 	}
@@ -167,6 +212,7 @@ func (c *conn) Publish(ctx context.Context, topic string, msgs []driver.Message)
 		i := *m.Opaque.(*int)
 		reported[i] = true
 		waiting--
+		c.inFlight.Add(-1)
 		if m.TopicPartition.Error != nil {
 			errs[i] = fmt.Errorf("kafka: produce to %q partition %d: %w", topic, m.TopicPartition.Partition, wrapKafkaError(m.TopicPartition.Error))
 			failed = true
@@ -174,13 +220,22 @@ func (c *conn) Publish(ctx context.Context, topic string, msgs []driver.Message)
 	}
 	records := newRecords(topic, msgs)
 	for i := range records {
+		if err := ctx.Err(); err != nil {
+			// Produce nothing more: the caller has given up.
+			reported[i] = true
+			errs[i] = fmt.Errorf("kafka: produce to %q: not published: %w", topic, err)
+			failed = true
+			continue
+		}
 		km := &records[i]
 		for {
+			c.inFlight.Add(1)
 			err := c.producer.Produce(km, reports)
 			if err == nil {
 				waiting++
 				break
 			}
+			c.inFlight.Add(-1)
 			var kerr kafka.Error
 			if !errors.As(err, &kerr) || kerr.Code() != kafka.ErrQueueFull || ctx.Err() != nil {
 				reported[i] = true
@@ -190,7 +245,11 @@ func (c *conn) Publish(ctx context.Context, topic string, msgs []driver.Message)
 			}
 			// librdkafka's queue is full: wait for room.
 			if waiting > 0 {
-				receive(<-reports)
+				select {
+				case ev := <-reports:
+					receive(ev)
+				case <-ctx.Done(): // the next Produce reports it
+				}
 			} else {
 				c.producer.Flush(10)
 			}
@@ -206,6 +265,14 @@ func (c *conn) Publish(ctx context.Context, topic string, msgs []driver.Message)
 					errs[i] = fmt.Errorf("kafka: produce to %q: no delivery report yet, the message may still be delivered: %w", topic, ctx.Err())
 				}
 			}
+			// The reports still come (at the latest when Close purges):
+			// count them out of inFlight.
+			go func() {
+				for ; waiting > 0; waiting-- {
+					<-reports
+					c.inFlight.Add(-1)
+				}
+			}()
 			return errs
 		}
 	}
@@ -216,7 +283,8 @@ func (c *conn) Publish(ctx context.Context, topic string, msgs []driver.Message)
 }
 
 // newRecords turns driver messages into Kafka records: Key to the record
-// key, Time to its timestamp, ID, Time and Header to CloudEvents headers;
+// key, ID, Time and Header to CloudEvents headers, the record timestamp
+// left to librdkafka (the produce time);
 // each record's Opaque points to its index in msgs. The records of one
 // call share one array of records, one of headers and one buffer for keys
 // and header values, to spare the garbage collector (Produce copies them
@@ -257,8 +325,12 @@ func newRecords(topic string, msgs []driver.Message) []kafka.Message {
 		records[i] = kafka.Message{
 			TopicPartition: kafka.TopicPartition{Topic: &topic, Partition: kafka.PartitionAny},
 			Value:          m.Payload,
-			Timestamp:      m.Time,
-			Opaque:         &indexes[i],
+			// No Timestamp: the record carries its produce time (or the
+			// broker's append time), while the event time travels in
+			// ce_time. Kafka rejects record timestamps too far from the
+			// broker's clock (log.message.timestamp.*.max.ms) and deletes
+			// records by them, so an event time cannot be one.
+			Opaque: &indexes[i],
 		}
 		if m.Key != "" {
 			start := len(buf)
@@ -291,10 +363,31 @@ func wrapKafkaError(err error) error {
 func (c *conn) metadata(ctx context.Context, topic *string) (*kafka.Metadata, error) {
 	timeout := 10 * time.Second
 	if deadline, ok := ctx.Deadline(); ok {
-		timeout = max(time.Until(deadline), time.Millisecond)
+		// A little past the deadline, so that ctx ends first and the
+		// caller sees its error rather than librdkafka's timeout.
+		timeout = max(time.Until(deadline), time.Millisecond) + 100*time.Millisecond
 	}
-	// GetMetadata cannot be interrupted; ctx only bounds its timeout.
-	return c.admin.GetMetadata(topic, false, int(timeout.Milliseconds()))
+	// GetMetadata takes no ctx: run it beside ctx, bounded by the same
+	// deadline, so that a cancelled ctx returns at once.
+	type result struct {
+		md  *kafka.Metadata
+		err error
+	}
+	done := make(chan result, 1)
+	c.calls.Go(func() {
+		md, err := c.admin.GetMetadata(topic, false, int(timeout.Milliseconds()))
+		done <- result{md, err}
+	})
+	select {
+	case r := <-done:
+		if r.err != nil && ctx.Err() != nil {
+			// Timed out with ctx: say so, errors.Is included.
+			return nil, fmt.Errorf("%w: %w", ctx.Err(), r.err)
+		}
+		return r.md, r.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 }
 
 // ensureTopic checks once per topic that it exists, creating it when the
@@ -305,6 +398,10 @@ func (c *conn) metadata(ctx context.Context, topic *string) (*kafka.Metadata, er
 func (c *conn) EnsureTopic(ctx context.Context, topic string) error { return c.ensureTopic(ctx, topic) }
 
 func (c *conn) ensureTopic(ctx context.Context, topic string) error {
+	if strings.Contains(topic, "/") {
+		// Kafka's own rule, on top of the portable one: one segment.
+		return fmt.Errorf("%w: kafka: topic %q: Kafka topic names have no '/'", driver.ErrInvalidTopic, topic)
+	}
 	c.topicsMu.Lock()
 	known := c.topics[topic]
 	c.topicsMu.Unlock()
@@ -402,13 +499,16 @@ func (c *conn) createTopic(ctx context.Context, topic string, partitions int) er
 func (c *conn) Close(ctx context.Context) error {
 	c.closeOnce.Do(func() {
 		c.closed.Store(true)
-		for c.producer.Len() > 0 && ctx.Err() == nil {
+		// Only produced messages without a delivery report count: the
+		// producer's queue also holds requests of its own.
+		for c.inFlight.Load() > 0 && ctx.Err() == nil {
 			c.producer.Flush(50)
 		}
-		if n := c.producer.Len(); n > 0 {
-			c.closeErr = fmt.Errorf("kafka: close %s: %d messages or events not flushed: %w", c.cfg.redacted(), n, ctx.Err())
+		if n := c.inFlight.Load(); n > 0 {
+			c.closeErr = fmt.Errorf("kafka: close %s: %d messages without a delivery report: %w", c.cfg.redacted(), n, ctx.Err())
 			_ = c.producer.Purge(kafka.PurgeQueue | kafka.PurgeInFlight | kafka.PurgeNonBlocking)
 		}
+		c.calls.Wait()
 		c.admin.Close()
 		c.producer.Close()
 		c.drained.Wait()

@@ -40,6 +40,22 @@ func (b backend) open(t testing.TB, params ...string) *bus.Bus {
 // openUnclosed returns a bus the caller closes.
 func (b backend) openUnclosed(t testing.TB, params ...string) *bus.Bus {
 	t.Helper()
+	return b.openWith(t, nil, params...)
+}
+
+// openWith is openUnclosed with bus options.
+func (b backend) openWith(t testing.TB, opts []bus.Option, params ...string) *bus.Bus {
+	t.Helper()
+	u := b.withParams(params...)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	eb, err := bus.Open(ctx, u, opts...)
+	require.NoError(t, err)
+	return eb
+}
+
+// withParams is the backend's URL with params added.
+func (b backend) withParams(params ...string) string {
 	u := b.url
 	if len(params) > 0 {
 		sep := "?"
@@ -48,11 +64,7 @@ func (b backend) openUnclosed(t testing.TB, params ...string) *bus.Bus {
 		}
 		u += sep + strings.Join(params, "&")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	eb, err := bus.Open(ctx, u)
-	require.NoError(t, err)
-	return eb
+	return u
 }
 
 func (b backend) topic(t testing.TB, partitions int) string {

@@ -159,13 +159,15 @@ func (s *subscription) deliver(d *driver.Delivery, q polled) {
 	p.handOut(offset)
 }
 
-// messageOf decodes a record: its key, value and timestamp, and the
-// CloudEvents and user headers.
+// messageOf decodes a record: its key, value and timestamp, the
+// CloudEvents and user headers, and an ID from its position when it has
+// none.
 func messageOf(m *kafka.Message) driver.Message {
 	msg := driver.Message{Key: string(m.Key), Payload: m.Value, Time: m.Timestamp}
 	for _, h := range m.Headers {
 		driver.DecodeHeader(&msg, h.Key, string(h.Value))
 	}
+	setPositionID(&msg, m)
 	return msg
 }
 

@@ -1,11 +1,10 @@
 package memory_test
 
 import (
-	"context"
-	"sync/atomic"
 	"testing"
 
 	"github.com/eventbus-go/eventbus/bus"
+	"github.com/eventbus-go/eventbus/bus/bustest"
 	"github.com/eventbus-go/eventbus/memory"
 )
 
@@ -19,42 +18,8 @@ func BenchmarkEndToEnd(b *testing.B) {
 		batch  int
 		reused bool // the caller reuses its Message structs, as it may
 	}{{"bus/batch=1", 1, false}, {"bus/batch=100", 100, false}, {"bus/batch=100/reused", 100, true}} {
-		batch := bc.batch
 		b.Run(bc.name, func(b *testing.B) {
-			ctx := context.Background()
-			eb := memory.NewBroker(memory.Options{}).Open()
-			defer eb.Close(ctx)
-			var handled atomic.Int64
-			done := make(chan struct{})
-			target := int64(b.N)
-			_, err := eb.Subscribe(ctx, "bench", func(context.Context, *bus.Message) error {
-				if handled.Add(1) == target {
-					close(done)
-				}
-				return nil
-			}, bus.Group("bench"))
-			if err != nil {
-				b.Fatal(err)
-			}
-			msgs := make([]*bus.Message, batch)
-			b.ReportAllocs()
-			b.ResetTimer()
-			for sent := 0; sent < b.N; sent += batch {
-				n := min(batch, b.N-sent)
-				for i := range n {
-					if bc.reused && msgs[i] != nil {
-						*msgs[i] = bus.Message{Payload: payload}
-					} else {
-						msgs[i] = &bus.Message{Payload: payload}
-					}
-				}
-				if err := eb.Publish(ctx, "bench", msgs[:n]...); err != nil {
-					b.Fatal(err)
-				}
-			}
-			<-done
-			b.StopTimer()
-			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+			bustest.EndToEnd(b, memory.NewBroker(memory.Options{}).Open(), bc.batch, bc.reused)
 		})
 	}
 	b.Run("channel", func(b *testing.B) {

@@ -120,6 +120,7 @@ func (t *topicLog) append(ctx context.Context, msgs []driver.Message) error {
 		}
 		m.Payload = bytes.Clone(m.Payload)
 		m.Header = maps.Clone(m.Header)
+		t.completeAt(&m, t.end())
 		t.push(m)
 	}
 	t.consumers.wake()

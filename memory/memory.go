@@ -30,6 +30,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
+	"strings"
 	"sync"
 
 	"github.com/eventbus-go/eventbus/bus"
@@ -82,9 +84,10 @@ func NewBroker(opts Options) *Broker {
 	return &Broker{opts: opts, topics: make(map[string]*topicLog)}
 }
 
-// Open returns a new bus connected to b.
-func (b *Broker) Open() *bus.Bus {
-	return bus.NewBus(b.connect(), "mem://", b.opts.Logger)
+// Open returns a new bus connected to b. Of opts, those other than
+// bus.WithLogger apply (the broker's logger is the bus's).
+func (b *Broker) Open(opts ...bus.Option) *bus.Bus {
+	return bus.NewBus(b.connect(), "mem://", b.opts.Logger, opts...)
 }
 
 func (b *Broker) connect() *conn {
@@ -143,12 +146,59 @@ func (c *conn) Publish(ctx context.Context, topic string, msgs []driver.Message)
 	if c.isClosed() {
 		return driver.ErrClosed
 	}
-	return c.broker.topic(topic).append(ctx, msgs)
+	if err := checkTopic(topic); err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("memory: publish to %q: none published: %w", topic, err)
+	}
+	// Oversized messages fail on their own; the others go on.
+	var errs driver.MessageErrors
+	fit := msgs
+	for i := range msgs {
+		if err := driver.CheckSize(&msgs[i], c.broker.opts.MaxMessageBytes); err != nil {
+			if errs == nil {
+				errs = make(driver.MessageErrors, len(msgs))
+				fit = slices.Clone(msgs[:i])
+			}
+			errs[i] = fmt.Errorf("memory: publish to %q: %w", topic, err)
+		} else if errs != nil {
+			fit = append(fit, msgs[i])
+		}
+	}
+	err := c.broker.topic(topic).append(ctx, fit)
+	if errs == nil {
+		return err
+	}
+	var appendErrs driver.MessageErrors
+	errors.As(err, &appendErrs)
+	j := 0
+	for i := range errs {
+		if errs[i] == nil {
+			if appendErrs != nil {
+				errs[i] = appendErrs[j]
+			}
+			j++
+		}
+	}
+	return errs
+}
+
+// checkTopic adds the memory backend's own limit to the portable rule:
+// names have one segment, no '/'.
+func checkTopic(topic string) error {
+	if strings.Contains(topic, "/") {
+		return fmt.Errorf("%w: mem:// topic %q: hierarchical names are not supported", driver.ErrInvalidTopic, topic)
+	}
+	return nil
 }
 
 func (c *conn) Subscribe(_ context.Context, topic string, cfg driver.SubscribeConfig) (driver.Subscription, error) {
 	if c.isClosed() {
 		return nil, driver.ErrClosed
+	}
+	if err := checkTopic(topic); err != nil {
+		return nil, err
 	}
 	if len(cfg.Options) > 0 {
 		return nil, fmt.Errorf("mem:// takes no driver options, got %T", cfg.Options[0])
@@ -157,7 +207,7 @@ func (c *conn) Subscribe(_ context.Context, topic string, cfg driver.SubscribeCo
 }
 
 func (c *conn) Capabilities() driver.Capabilities {
-	return driver.Capabilities{MaxMessageBytes: c.broker.opts.MaxMessageBytes, RedeliveryCount: true}
+	return driver.Capabilities{MaxMessageBytes: c.broker.opts.MaxMessageBytes, RedeliveryCount: true, System: "memory"}
 }
 
 // As reaches the *Broker.

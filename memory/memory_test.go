@@ -3,14 +3,22 @@ package memory_test
 import (
 	"testing"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/eventbus-go/eventbus/bus"
 	"github.com/eventbus-go/eventbus/bus/bustest"
+	"github.com/eventbus-go/eventbus/bus/driver"
 	"github.com/eventbus-go/eventbus/memory"
 )
 
 func TestConformance(t *testing.T) {
 	broker := memory.NewBroker(memory.Options{})
 	bustest.Run(t, bustest.Harness{
-		Open: func(t *testing.T) *bus.Bus { return broker.Open() },
+		Open:     func(t *testing.T) *bus.Bus { return broker.Open() },
+		OpenConn: func(t *testing.T) driver.Conn { return memory.ConnOf(broker) },
+		ConnAs:   []any{new(*memory.Broker)},
+		PublishForeign: func(t *testing.T, topic, key string, payload []byte, header map[string]string) {
+			require.NoError(t, broker.PublishDriver(t.Context(), topic, driver.Message{Key: key, Payload: payload, Header: header}))
+		},
 	})
 }

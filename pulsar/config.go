@@ -19,7 +19,6 @@ const defaultMaxMessageBytes = 5<<20 - 64<<10
 // method and is never logged.
 type config struct {
 	serviceURL string // scheme and hosts only
-	adminURL   string // the broker's HTTP service, for the admin API
 	tenant     string
 	namespace  string
 
@@ -42,6 +41,8 @@ type config struct {
 
 	receiverQueueSize int
 	maxMessageBytes   int
+
+	adminURL string // the admin REST API, for lag and topic admin; empty for none
 }
 
 // parseConfig reads cfg.URL. Errors name parameters, never their values.
@@ -62,16 +63,15 @@ func parseConfig(cfg driver.OpenConfig) (*config, error) {
 	q := driver.NewQuery(u)
 	c := &config{
 		serviceURL: u.Scheme + "://" + withDefaultPorts(u.Host, u.Scheme),
-		adminURL:   q.String("adminURL", defaultAdminURL(u)),
 		tenant:     q.String("tenant", "public"),
 		namespace:  q.String("namespace", "default"),
 
 		token:     q.Secret("token"),
-		tokenFile: q.String("tokenFile", ""),
+		tokenFile: q.File("tokenFile"),
 
-		tlsTrustCertsFile:          q.String("tlsTrustCertsFile", ""),
-		tlsCertFile:                q.String("tlsCertFile", ""),
-		tlsKeyFile:                 q.String("tlsKeyFile", ""),
+		tlsTrustCertsFile:          q.File("tlsTrustCertsFile"),
+		tlsCertFile:                q.File("tlsCertFile"),
+		tlsKeyFile:                 q.File("tlsKeyFile"),
 		tlsAllowInsecureConnection: q.Bool("tlsAllowInsecureConnection", false),
 		tlsValidateHostname:        q.Bool("tlsValidateHostname", true),
 
@@ -86,6 +86,8 @@ func parseConfig(cfg driver.OpenConfig) (*config, error) {
 
 		receiverQueueSize: q.Int("receiverQueueSize", 1000, 1),
 		maxMessageBytes:   q.Int("maxMessageBytes", defaultMaxMessageBytes, 1),
+
+		adminURL: q.String("adminURL", defaultAdminURL(u)),
 	}
 	if err := q.Err(); err != nil {
 		return nil, err
@@ -102,6 +104,9 @@ func parseConfig(cfg driver.OpenConfig) (*config, error) {
 	}
 	if c.tlsCertFile != "" && (c.token != "" || c.tokenFile != "") {
 		problems = append(problems, "TLS client certificates and tokens are exclusive")
+	}
+	if a, err := url.Parse(c.adminURL); c.adminURL != "" && (err != nil || (a.Scheme != "http" && a.Scheme != "https") || a.Host == "") {
+		problems = append(problems, "adminURL must be an http:// or https:// URL")
 	}
 	if len(problems) > 0 {
 		return nil, fmt.Errorf("%w: %s://: %v", driver.ErrInvalidURL, u.Scheme, problems)

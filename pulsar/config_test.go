@@ -3,6 +3,7 @@ package pulsar
 import (
 	"log/slog"
 	"net/url"
+	"os"
 	"testing"
 	"time"
 
@@ -31,7 +32,9 @@ func TestParseConfigDefaults(t *testing.T) {
 }
 
 func TestParseConfigParameters(t *testing.T) {
-	c, err := parse(t, "pulsar+ssl://a,b:2?tenant=acme&namespace=orders&token=s3cret&tlsTrustCertsFile=/ca.pem"+
+	ca := t.TempDir() + "/ca.pem"
+	require.NoError(t, os.WriteFile(ca, []byte("x"), 0o600))
+	c, err := parse(t, "pulsar+ssl://a,b:2?tenant=acme&namespace=orders&token=s3cret&tlsTrustCertsFile="+url.QueryEscape(ca)+
 		"&tlsValidateHostname=false&receiverQueueSize=5000&sendTimeout=5s&batchingMaxPublishDelay=1ms&maxMessageBytes=1048576")
 	require.NoError(t, err)
 	assert.Equal(t, "pulsar+ssl://a:6651,b:2", c.serviceURL)
@@ -42,13 +45,15 @@ func TestParseConfigParameters(t *testing.T) {
 	assert.Equal(t, time.Millisecond, c.batchingMaxPublishDelay)
 	assert.Equal(t, 1<<20, c.maxMessageBytes)
 	opts := c.clientOptions()
-	assert.Equal(t, "/ca.pem", opts.TLSTrustCertsFilePath)
+	assert.Equal(t, ca, opts.TLSTrustCertsFilePath)
 	assert.False(t, opts.TLSValidateHostname)
 	assert.NotNil(t, opts.Authentication)
 	assert.NotContains(t, opts.URL, "s3cret")
 }
 
 func TestParseConfigErrors(t *testing.T) {
+	file := t.TempDir() + "/file"
+	require.NoError(t, os.WriteFile(file, []byte("x"), 0o600))
 	for _, tc := range []struct{ url, want string }{
 		{"pulsar://h?bogus=1", `unknown parameter "bogus"`},
 		{"pulsar://h?receiverQueueSize=0", `"receiverQueueSize"`},
@@ -56,8 +61,12 @@ func TestParseConfigErrors(t *testing.T) {
 		{"pulsar://", "no host"},
 		{"pulsar://h/tenant/ns", "unexpected path"},
 		{"pulsar://user:s3cret@h", "user info"},
-		{"pulsar://h?token=s3cret&tokenFile=/t", "exclusive"},
-		{"pulsar://h?tlsCertFile=/c.pem", "go together"},
+		{"pulsar://h?token=s3cret&tokenFile=" + url.QueryEscape(file), "exclusive"},
+		{"pulsar://h?tlsCertFile=" + url.QueryEscape(file), "go together"},
+		{"pulsar://h?tokenFile=/nonexistent/token", `parameter "tokenFile": cannot read file: open /nonexistent/token`},
+		{"pulsar+ssl://h?tlsTrustCertsFile=/nonexistent/ca.pem", `parameter "tlsTrustCertsFile": cannot read file: open /nonexistent/ca.pem`},
+		{"pulsar://h?tenant=a;namespace=b", "malformed query: invalid semicolon separator"},
+		{"pulsar://h?token=s3cret%zz", `malformed query: invalid URL escape "%zz"`},
 		{"pulsar://h?tenant=", "must not be empty"},
 	} {
 		t.Run(tc.url, func(t *testing.T) {

@@ -7,7 +7,9 @@ import (
 	"log/slog"
 	"maps"
 	"slices"
+	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/apache/pulsar-client-go/pulsar"
 	pulsarlog "github.com/apache/pulsar-client-go/pulsar/log"
@@ -25,11 +27,8 @@ func init() {
 type conn struct {
 	cfg    *config
 	client pulsar.Client
+	admin  pulsaradmin.Client // nil without adminURL
 	logger *slog.Logger
-
-	adminOnce sync.Once // see admin.go
-	admin     pulsaradmin.Client
-	adminErr  error
 
 	mu        sync.Mutex
 	closed    bool
@@ -42,6 +41,9 @@ type producerEntry struct {
 	ready    chan struct{}
 	producer pulsar.Producer
 	err      error
+	// pending counts sends not yet called back, so Close flushes only a
+	// producer that has something to flush.
+	pending atomic.Int64
 }
 
 func open(ctx context.Context, oc driver.OpenConfig) (driver.Conn, error) {
@@ -51,11 +53,19 @@ func open(ctx context.Context, oc driver.OpenConfig) (driver.Conn, error) {
 	}
 	opts := cfg.clientOptions()
 	opts.Logger = pulsarlog.NewLoggerWithSlog(slog.New(quietHandler{oc.Logger.Handler()}))
+	if err := cfg.reach(ctx); err != nil {
+		return nil, fmt.Errorf("pulsar: connect to %s: %w", cfg.serviceURL, err)
+	}
 	client, err := pulsar.NewClient(opts)
 	if err != nil {
 		return nil, fmt.Errorf("pulsar: new client for %s: %w", cfg.serviceURL, err)
 	}
-	return &conn{cfg: cfg, client: client, logger: oc.Logger, producers: make(map[string]*producerEntry)}, nil
+	admin, err := cfg.newAdmin()
+	if err != nil {
+		client.Close()
+		return nil, err
+	}
+	return &conn{cfg: cfg, client: client, admin: admin, logger: oc.Logger, producers: make(map[string]*producerEntry)}, nil
 }
 
 func (c *conn) topic(name string) (string, error) {
@@ -63,8 +73,9 @@ func (c *conn) topic(name string) (string, error) {
 }
 
 // producer returns the cached producer of a full topic name, creating it on
-// first use.
-func (c *conn) producer(ctx context.Context, topic string) (pulsar.Producer, error) {
+// first use. CreateProducer takes no ctx: it runs on its own, and every
+// caller waits for it or for its own ctx.
+func (c *conn) producer(ctx context.Context, topic string) (*producerEntry, error) {
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
@@ -74,35 +85,39 @@ func (c *conn) producer(ctx context.Context, topic string) (pulsar.Producer, err
 	if !ok {
 		e = &producerEntry{ready: make(chan struct{})}
 		c.producers[topic] = e
+		go c.createProducer(topic, e)
 	}
 	c.mu.Unlock()
-	if !ok {
-		e.producer, e.err = c.client.CreateProducer(pulsar.ProducerOptions{
-			Topic: topic,
-			// Key-based batches hold one key each, so a Key_Shared
-			// subscription can hand each batch to the key's consumer.
-			BatcherBuilderType:      pulsar.KeyBasedBatchBuilder,
-			DisableBatching:         !c.cfg.batching,
-			BatchingMaxPublishDelay: c.cfg.batchingMaxPublishDelay,
-			BatchingMaxMessages:     uint(c.cfg.batchingMaxMessages),
-			MaxPendingMessages:      c.cfg.maxPendingMessages,
-			SendTimeout:             c.cfg.sendTimeout,
-		})
-		if e.err != nil {
-			e.err = fmt.Errorf("create producer: %w", e.err)
-			// Forget the failure so a later publish tries again.
-			c.mu.Lock()
-			delete(c.producers, topic)
-			c.mu.Unlock()
-		}
-		close(e.ready)
-	}
 	select {
 	case <-e.ready:
-		return e.producer, e.err
+		return e, e.err
 	case <-ctx.Done():
-		return nil, ctx.Err()
+		return nil, fmt.Errorf("create producer: %w", ctx.Err())
 	}
+}
+
+func (c *conn) createProducer(topic string, e *producerEntry) {
+	e.producer, e.err = c.client.CreateProducer(pulsar.ProducerOptions{
+		Topic: topic,
+		// Key-based batches hold one key each, so a Key_Shared
+		// subscription can hand each batch to the key's consumer.
+		BatcherBuilderType:      pulsar.KeyBasedBatchBuilder,
+		DisableBatching:         !c.cfg.batching,
+		BatchingMaxPublishDelay: c.cfg.batchingMaxPublishDelay,
+		BatchingMaxMessages:     uint(c.cfg.batchingMaxMessages),
+		MaxPendingMessages:      c.cfg.maxPendingMessages,
+		SendTimeout:             c.cfg.sendTimeout,
+	})
+	if e.err != nil {
+		e.err = fmt.Errorf("create producer: %w", mapError(e.err))
+		// Forget the failure so a later publish tries again.
+		c.mu.Lock()
+		if c.producers[topic] == e {
+			delete(c.producers, topic)
+		}
+		c.mu.Unlock()
+	}
+	close(e.ready)
 }
 
 // Publish sends every message asynchronously, so they batch, and waits for
@@ -115,44 +130,77 @@ func (c *conn) Publish(ctx context.Context, topic string, msgs []driver.Message)
 	if len(msgs) == 0 {
 		return nil
 	}
-	p, err := c.producer(ctx, full)
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("pulsar: publish to %s: none published: %w", full, err)
+	}
+	e, err := c.producer(ctx, full)
 	if err != nil {
-		return fmt.Errorf("pulsar: publish to %s: %w", full, err)
+		return fmt.Errorf("pulsar: publish to %s: none published: %w", full, err)
 	}
 	// Callbacks may still run after a cancelled ctx made us return, so
-	// they write into their own state, read only once all are done.
+	// they write into their own state, copied under mu.
 	var (
 		mu      sync.Mutex
 		errs    = make(driver.MessageErrors, len(msgs))
+		settled = make([]bool, len(msgs))
 		failed  bool
 		pending = len(msgs)
 		done    = make(chan struct{})
 	)
+	settle := func(i int, err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		settled[i] = true
+		if err != nil {
+			errs[i] = err
+			failed = true
+		}
+		if pending--; pending == 0 {
+			close(done)
+		}
+	}
 	for i := range msgs {
 		m := &msgs[i]
+		if err := ctx.Err(); err != nil {
+			settle(i, fmt.Errorf("pulsar: publish to %s: not published: %w", full, err))
+			continue
+		}
 		pm := &pulsar.ProducerMessage{
 			Payload:    m.Payload,
 			Key:        m.Key,
-			EventTime:  m.Time,
+			EventTime:  eventTime(m.Time),
 			Properties: make(map[string]string, len(m.Header)+5),
 		}
 		driver.EncodeHeaders(m, func(k, v string) { pm.Properties[k] = v })
-		p.SendAsync(ctx, pm, func(_ pulsar.MessageID, _ *pulsar.ProducerMessage, err error) {
-			mu.Lock()
-			defer mu.Unlock()
+		if size, limit := wireSize(pm, c.cfg.batching), c.cfg.brokerMaxMessageSize(); size > limit {
+			settle(i, fmt.Errorf("pulsar: publish to %s: %w: the client counts %d bytes (with batching, key and headers count twice), the broker takes at most %d",
+				full, driver.ErrMessageTooLarge, size, limit))
+			continue
+		}
+		e.pending.Add(1)
+		e.producer.SendAsync(ctx, pm, func(_ pulsar.MessageID, _ *pulsar.ProducerMessage, err error) {
+			e.pending.Add(-1)
 			if err != nil {
-				errs[i] = err
-				failed = true
+				err = fmt.Errorf("pulsar: publish to %s: %w", full, mapError(err))
 			}
-			if pending--; pending == 0 {
-				close(done)
-			}
+			settle(i, err)
 		})
 	}
 	select {
 	case <-done:
 	case <-ctx.Done():
-		return fmt.Errorf("pulsar: publish to %s: %w", full, ctx.Err())
+		mu.Lock()
+		defer mu.Unlock()
+		if pending == 0 { // all settled meanwhile
+			break
+		}
+		out := slices.Clone(errs)
+		for i, ok := range settled {
+			if !ok {
+				out[i] = fmt.Errorf("pulsar: publish to %s: not confirmed yet, the message may still be delivered: %w", full, ctx.Err())
+			}
+		}
+		return out
 	}
 	if failed {
 		return errs
@@ -163,7 +211,10 @@ func (c *conn) Publish(ctx context.Context, topic string, msgs []driver.Message)
 // Capabilities reports the configured message size limit; Attempt counts
 // the broker's redelivery count.
 func (c *conn) Capabilities() driver.Capabilities {
-	return driver.Capabilities{MaxMessageBytes: c.cfg.maxMessageBytes, RedeliveryCount: true}
+	_, hosts, _ := strings.Cut(c.cfg.serviceURL, "://")
+	address, port := driver.FirstServer(hosts, 6650)
+	return driver.Capabilities{MaxMessageBytes: c.cfg.maxMessageBytes, RedeliveryCount: true,
+		System: "pulsar", ServerAddress: address, ServerPort: port}
 }
 
 // As sets a *pulsar.Client target to the connection's client.
@@ -192,19 +243,16 @@ func (c *conn) Close(ctx context.Context) error {
 	var wg sync.WaitGroup
 	for i, e := range entries {
 		wg.Go(func() {
-			if !isClosed(e.ready) {
-				select {
-				case <-e.ready:
-				case <-ctx.Done():
-					errs[i] = fmt.Errorf("pulsar: close: producer still being created: %w", ctx.Err())
-					return
-				}
-			}
-			if e.producer == nil {
+			if !isClosed(e.ready) || e.producer == nil {
+				// Nothing was sent on a producer still being
+				// created; closing the client ends its creation.
 				return
 			}
-			if err := e.producer.FlushWithCtx(ctx); err != nil {
-				errs[i] = fmt.Errorf("pulsar: flush producer of %s: %w", e.producer.Topic(), err)
+			// Nothing pending, nothing to flush: a done ctx is no failure.
+			if n := e.pending.Load(); n > 0 {
+				if err := e.producer.FlushWithCtx(ctx); err != nil {
+					errs[i] = fmt.Errorf("pulsar: flush producer of %s with %d messages pending: %w", e.producer.Topic(), n, err)
+				}
 			}
 			e.producer.Close()
 		})

@@ -40,11 +40,17 @@ func openBus(t testing.TB, params string) *bus.Bus {
 // openUnmanagedBus is openBus for callers that close the bus themselves.
 func openUnmanagedBus(t testing.TB, params string) *bus.Bus {
 	t.Helper()
+	return openBusWith(t, params)
+}
+
+// openBusWith is openUnmanagedBus with bus options.
+func openBusWith(t testing.TB, params string, opts ...bus.Option) *bus.Bus {
+	t.Helper()
 	url := testbroker.Pulsar(t)
 	if params != "" {
 		url += "?" + params
 	}
-	b, err := bus.Open(context.Background(), url, bus.WithLogger(testLogger(t)))
+	b, err := bus.Open(context.Background(), url, append([]bus.Option{bus.WithLogger(testLogger(t))}, opts...)...)
 	require.NoError(t, err)
 	return b
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/apache/pulsar-client-go/pulsar"
+	"github.com/apache/pulsar-client-go/pulsaradmin"
 	"github.com/eventbus-go/eventbus/bus/driver"
 )
 
@@ -19,6 +20,7 @@ const nackLead = 100 * time.Millisecond
 // subscription is a driver.Subscription over one pulsar.Consumer.
 type subscription struct {
 	consumer    pulsar.Consumer
+	admin       pulsaradmin.Client // nil without adminURL; for Lag
 	messages    <-chan pulsar.ConsumerMessage
 	partitioned bool
 	closing     chan struct{}
@@ -63,7 +65,7 @@ func (c *conn) Subscribe(ctx context.Context, topic string, sc driver.SubscribeC
 			return nil, fmt.Errorf("pulsar: subscribe to %s: unknown option %T (want an option of package pulsar)", full, o)
 		}
 	}
-	partitions, err := c.client.TopicPartitions(full)
+	partitions, err := c.topicPartitions(ctx, full)
 	if err != nil {
 		return nil, fmt.Errorf("pulsar: subscribe to %s: look up partitions: %w", full, err)
 	}
@@ -94,6 +96,7 @@ func (c *conn) Subscribe(ctx context.Context, topic string, sc driver.SubscribeC
 	}
 	return &subscription{
 		consumer:    r.consumer,
+		admin:       c.admin,
 		messages:    r.consumer.Chan(),
 		partitioned: len(partitions) > 1 || (len(partitions) == 1 && partitions[0] != full),
 		closing:     make(chan struct{}),
@@ -141,14 +144,7 @@ func (s *subscription) fill(d *driver.Delivery, cm pulsar.ConsumerMessage) {
 	for k, v := range msg.Properties() {
 		driver.DecodeHeader(&d.Message, k, v)
 	}
-	if d.Time.IsZero() {
-		// A producer that is not eventbus: its event time, else the
-		// broker's publish time.
-		d.Time = msg.EventTime()
-		if d.Time.IsZero() {
-			d.Time = msg.PublishTime()
-		}
-	}
+	setFallbacks(&d.Message, msg)
 	if s.partitioned {
 		d.Partition = msg.ID().PartitionIdx()
 	}

@@ -8,15 +8,30 @@
 #   scripts/brokers.sh restart kafka|pulsar         kill -9 and start again, data kept
 #   scripts/brokers.sh status  [kafka|pulsar|all]
 #   scripts/brokers.sh env                          print the EVENTBUS_TEST_* exports
-#   scripts/brokers.sh run [kafka|pulsar|all] -- CMD...
+#   scripts/brokers.sh kafka-tools                  resolve Kafka's command-line tools (up does
+#                  it too) and print the folder of their jars
+#   scripts/brokers.sh run [kafka|pulsar|all|kafka-cluster] -- CMD...
 #                  start the brokers, run CMD with EVENTBUS_TEST_* set, then stop
 #                  the brokers this call started (also when CMD fails)
+#
+# kafka-cluster is a separate 3-node Kafka KRaft cluster (every node broker and
+# controller, topics with 3 replicas and min.insync.replicas=2) for failover
+# tests; `all` does not include it. Besides up, down, status and run:
+#
+#   scripts/brokers.sh kill  kafka-cluster NODE   SIGKILL node NODE (1, 2 or 3)
+#   scripts/brokers.sh start kafka-cluster NODE   start node NODE again on its data
+#
+# Its ports come from EVENTBUS_KAFKA_CLUSTER_PORTS (19092,19093,19094) and
+# EVENTBUS_KAFKA_CLUSTER_CONTROLLER_PORTS (19192,19193,19194); `env` prints
+# EVENTBUS_TEST_KAFKA_CLUSTER.
 #
 # Ports (all on 127.0.0.1) come from EVENTBUS_KAFKA_PORT (9092),
 # EVENTBUS_KAFKA_SASL_PORT (9093), EVENTBUS_KAFKA_CONTROLLER_PORT (9094),
 # EVENTBUS_KAFKA_TLS_PORT (9095), EVENTBUS_PULSAR_PORT (6650), EVENTBUS_PULSAR_HTTP_PORT (8080) and
 # EVENTBUS_PULSAR_BOOKIE_PORT (3181). Jars are cached in .cache/, data and logs
-# live in .brokers/<broker>/. See docs/CONTRIBUTING-brokers.md.
+# live in .brokers/<broker>/. Kafka's command-line tools (console producer and
+# consumer, for the interop tests) are resolved beside the Kafka broker into
+# .cache/tools/. See docs/CONTRIBUTING-brokers.md.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -30,6 +45,8 @@ KAFKA_TLS_PORT=${EVENTBUS_KAFKA_TLS_PORT:-9095}
 PULSAR_PORT=${EVENTBUS_PULSAR_PORT:-6650}
 PULSAR_HTTP_PORT=${EVENTBUS_PULSAR_HTTP_PORT:-8080}
 PULSAR_BOOKIE_PORT=${EVENTBUS_PULSAR_BOOKIE_PORT:-3181}
+KAFKA_CLUSTER_PORTS=${EVENTBUS_KAFKA_CLUSTER_PORTS:-19092,19093,19094}
+KAFKA_CLUSTER_CONTROLLER_PORTS=${EVENTBUS_KAFKA_CLUSTER_CONTROLLER_PORTS:-19192,19193,19194}
 START_TIMEOUT=${EVENTBUS_BROKER_START_TIMEOUT:-180s}
 
 CACHE=$ROOT/.cache
@@ -55,6 +72,10 @@ PULSAR_JVM_OPTS=(-Xms256m -Xmx1g -XX:MaxDirectMemorySize=512m -XX:+UseG1GC -XX:+
   -Dbookkeeper.metadata.bookie.drivers=org.apache.pulsar.metadata.bookkeeper.PulsarMetadataBookieDriver
   -Dbookkeeper.metadata.client.drivers=org.apache.pulsar.metadata.bookkeeper.PulsarMetadataClientDriver
   -Dlog4j2.is.webapp=false)
+
+# Three cluster nodes must fit beside the single brokers on a 2-core CI
+# machine: small heaps, the serial collector, and the C1 compiler only.
+KAFKA_CLUSTER_JVM_OPTS=(-Xms128m -Xmx384m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -XX:+ExitOnOutOfMemoryError)
 
 # Any fixed valid id will do: one cluster per data directory, never shared.
 KAFKA_CLUSTER_ID=ZXZlbnRidXMtdGVzdHMwMQ
@@ -88,16 +109,18 @@ require_go() {
   command -v go >/dev/null || die "go not found: install Go (https://go.dev/dl/), it builds the readiness check"
 }
 
-# lib_dir NAME prints where the broker's runtime jars are cached.
+# lib_dir NAME prints where the runtime jars of a broker, or of kafka-tools
+# (Kafka's command-line tools), are cached.
 lib_dir() {
   case $1 in
     kafka) printf '%s/brokers/kafka-%s/lib\n' "$CACHE" "$KAFKA_VERSION" ;;
+    kafka-tools) printf '%s/tools/kafka-tools-%s/lib\n' "$CACHE" "$KAFKA_VERSION" ;;
     pulsar) printf '%s/brokers/pulsar-%s/lib\n' "$CACHE" "$PULSAR_VERSION" ;;
   esac
 }
 
-# resolve_jars NAME copies the broker's runtime jars into lib_dir with Maven,
-# on first use only.
+# resolve_jars NAME copies the runtime jars of a broker or of kafka-tools
+# into lib_dir with Maven, on first use only.
 resolve_jars() {
   local name=$1 lib start
   lib=$(lib_dir "$name")
@@ -127,8 +150,16 @@ build_brokercheck() {
 
 # ---------------------------------------------------------------- processes
 
-pid_file() { printf '%s/%s/%s.pid\n' "$STATE" "$1" "$1"; }
-log_file() { printf '%s/%s/%s.log\n' "$STATE" "$1" "$1"; }
+# The nodes of kafka-cluster (kafka-cluster-1, -2, -3) keep their files in
+# .brokers/kafka-cluster/.
+state_dir() {
+  case $1 in
+    kafka-cluster-*) printf '%s/kafka-cluster\n' "$STATE" ;;
+    *) printf '%s/%s\n' "$STATE" "$1" ;;
+  esac
+}
+pid_file() { printf '%s/%s.pid\n' "$(state_dir "$1")" "$1"; }
+log_file() { printf '%s/%s.log\n' "$(state_dir "$1")" "$1"; }
 
 # running NAME prints the broker's PID if the recorded process is alive and
 # really ours: PIDs get reused, so the command line must carry our marker.
@@ -374,17 +405,143 @@ wait_gone() {
   die "$1 is still running after SIGKILL"
 }
 
+# ---------------------------------------------------------------- kafka-cluster
+
+cluster_port() { local ports; IFS=, read -ra ports <<<"$KAFKA_CLUSTER_PORTS"; printf '%s\n' "${ports[$(($1 - 1))]}"; }
+cluster_controller_port() { local ports; IFS=, read -ra ports <<<"$KAFKA_CLUSTER_CONTROLLER_PORTS"; printf '%s\n' "${ports[$(($1 - 1))]}"; }
+
+# configure_kafka_cluster writes each node's configuration: the single
+# broker's file with one PLAINTEXT listener, its own node id and ports, and
+# a replication of 3 with 2 in sync, tuned to notice a dead node in seconds.
+configure_kafka_cluster() {
+  local dir=$STATE/kafka-cluster node voters=() bootstrap=()
+  mkdir -p "$dir"
+  for node in 1 2 3; do
+    voters+=("$node@127.0.0.1:$(cluster_controller_port "$node")")
+    bootstrap+=("127.0.0.1:$(cluster_port "$node")")
+  done
+  for node in 1 2 3; do
+    mkdir -p "$dir/node$node/data"
+    {
+      cat "$CONFIG/kafka.properties"
+      printf '\n# Appended by scripts/brokers.sh for node %s of kafka-cluster\n' "$node"
+      printf 'node.id=%s\n' "$node"
+      printf 'listeners=PLAINTEXT://127.0.0.1:%s,CONTROLLER://127.0.0.1:%s\n' "$(cluster_port "$node")" "$(cluster_controller_port "$node")"
+      printf 'advertised.listeners=PLAINTEXT://127.0.0.1:%s\n' "$(cluster_port "$node")"
+      printf 'listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT\n'
+      printf 'controller.quorum.voters=%s\n' "$(IFS=,; echo "${voters[*]}")"
+      printf 'log.dirs=%s\n' "$dir/node$node/data"
+      printf 'default.replication.factor=3\nmin.insync.replicas=2\nunclean.leader.election.enable=false\n'
+      printf 'offsets.topic.replication.factor=3\ntransaction.state.log.replication.factor=3\ntransaction.state.log.min.isr=2\n'
+      printf 'share.coordinator.state.topic.replication.factor=3\nshare.coordinator.state.topic.min.isr=2\n'
+      # A killed node is fenced, and its partitions get new leaders, after
+      # 3 s without heartbeats instead of 9 s.
+      printf 'broker.session.timeout.ms=3000\nbroker.heartbeat.interval.ms=500\n'
+      printf 'replica.lag.time.max.ms=10000\n'
+    } >"$dir/node$node/server.properties"
+  done
+  printf 'EVENTBUS_TEST_KAFKA_CLUSTER=%s\n' "$(IFS=,; echo "${bootstrap[*]}")" >"$dir/addresses"
+}
+
+# start_cluster_node NODE launches one node on its (formatted) data.
+start_cluster_node() {
+  local node=$1 dir=$STATE/kafka-cluster/node$1 lib
+  lib=$(lib_dir kafka)
+  local java_args=(-cp "$lib/*" -Dlog4j2.configurationFile="$CONFIG/log4j2.xml")
+  "$JAVA" -XX:TieredStopAtLevel=1 -XX:+UseSerialGC "${java_args[@]}" kafka.tools.StorageTool format \
+    --cluster-id "$KAFKA_CLUSTER_ID" --config "$dir/server.properties" --ignore-formatted \
+    >>"$(log_file "kafka-cluster-$node")" 2>&1 9>&- ||
+    fail "kafka-cluster-$node" "formatting node $node's storage failed"
+  launch "kafka-cluster-$node" "$dir" "${KAFKA_CLUSTER_JVM_OPTS[@]}" "${java_args[@]}" kafka.Kafka "$dir/server.properties"
+}
+
+# wait_port NAME PORT waits up to 60 s for NAME to accept connections.
+wait_port() {
+  local name=$1 port=$2 i
+  for ((i = 0; i < 600; i++)); do
+    running "$name" >/dev/null || fail "$name" "$name exited while starting"
+    port_free "$port" || return 0
+    sleep 0.1
+  done
+  fail "$name" "$name does not accept connections on port $port after 60s"
+}
+
+cluster_up() {
+  local node to_start=() pids=() start
+  for node in 1 2 3; do
+    running "kafka-cluster-$node" >/dev/null || to_start+=("$node")
+  done
+  require_go
+  if ((${#to_start[@]})); then
+    require_java
+    for node in "${to_start[@]}"; do
+      for port in "$(cluster_port "$node")" "$(cluster_controller_port "$node")"; do
+        port_free "$port" || die "port $port (node $node of kafka-cluster, EVENTBUS_KAFKA_CLUSTER_PORTS or EVENTBUS_KAFKA_CLUSTER_CONTROLLER_PORTS) is in use by another process"
+      done
+    done
+  fi
+  build_brokercheck &
+  local jobs=($!)
+  if ((${#to_start[@]})); then resolve_jars kafka & jobs+=($!); fi
+  for job in "${jobs[@]}"; do wait "$job" || exit 1; done
+  start=$(now_ms)
+  if ((${#to_start[@]})); then
+    log "starting kafka-cluster nodes ${to_start[*]}"
+    [[ -f $STATE/kafka-cluster/addresses ]] || configure_kafka_cluster
+    for node in "${to_start[@]}"; do start_cluster_node "$node"; done
+  fi
+  for node in 1 2 3; do pids+=("$(running "kafka-cluster-$node")") || fail "kafka-cluster-$node" "node $node exited while starting"; done
+  addresses kafka-cluster
+  # A produce and consume through the cluster: every node registered, the
+  # check topic created with 3 replicas.
+  "$BROKERCHECK" -kafka "$EVENTBUS_TEST_KAFKA_CLUSTER" -pid "${pids[0]}" -timeout "$START_TIMEOUT" 9>&- ||
+    fail kafka-cluster-1 "kafka-cluster is not serving"
+  log "kafka-cluster serving (pids ${pids[*]}, ready after $(since "$start")), logs: ${STATE#"$ROOT"/}/kafka-cluster/"
+}
+
+# cluster_down kills the nodes outright: their data is deleted anyway, and
+# the last node of a cluster stopping one by one waits 30 s for a quorum
+# that is gone.
+cluster_down() {
+  local node
+  for node in 1 2 3; do cluster_kill "$node"; done
+  rm -rf "${STATE:?}/kafka-cluster"
+}
+
+cluster_kill() {
+  local node=$1 pid
+  [[ $node =~ ^[123]$ ]] || die "want a kafka-cluster node: 1, 2 or 3"
+  if pid=$(running "kafka-cluster-$node"); then
+    log "killing kafka-cluster node $node (pid $pid) with SIGKILL"
+    kill -KILL "$pid" 2>/dev/null || true
+    wait_gone "kafka-cluster-$node"
+  fi
+}
+
+cluster_start() {
+  local node=$1
+  [[ $node =~ ^[123]$ ]] || die "want a kafka-cluster node: 1, 2 or 3"
+  [[ -f $STATE/kafka-cluster/addresses ]] || die "kafka-cluster was never started: run scripts/brokers.sh up kafka-cluster first"
+  running "kafka-cluster-$node" >/dev/null && { log "kafka-cluster node $node already running"; return 0; }
+  require_java
+  log "starting kafka-cluster node $node on its existing data"
+  start_cluster_node "$node"
+  wait_port "kafka-cluster-$node" "$(cluster_port "$node")"
+  log "kafka-cluster node $node accepts connections"
+}
+
 # ---------------------------------------------------------------- commands
 
 brokers_of() {
   case ${1:-all} in
     all) echo kafka pulsar ;;
-    kafka | pulsar) echo "$1" ;;
-    *) die "unknown broker '$1': want kafka, pulsar or all" ;;
+    kafka | pulsar | kafka-cluster) echo "$1" ;;
+    *) die "unknown broker '$1': want kafka, pulsar, all or kafka-cluster" ;;
   esac
 }
 
 cmd_up() {
+  [[ ${1:-} == kafka-cluster ]] && { cluster_up; return; }
   local names name to_start=() jobs=() job
   read -ra names <<<"$(brokers_of "${1:-all}")"
   for name in "${names[@]}"; do
@@ -407,6 +564,10 @@ cmd_up() {
   # The slow parts of a first run, all network or compiler bound: overlap them.
   build_brokercheck &
   jobs+=($!)
+  if [[ " ${names[*]} " == *" kafka "* ]]; then
+    resolve_jars kafka-tools &
+    jobs+=($!)
+  fi
   for name in "${to_start[@]}"; do
     resolve_jars "$name" &
     jobs+=($!)
@@ -424,6 +585,7 @@ cmd_up() {
 }
 
 cmd_down() {
+  [[ ${1:-} == kafka-cluster ]] && { cluster_down; rmdir "$STATE" 2>/dev/null || true; return; }
   local names name
   read -ra names <<<"$(brokers_of "${1:-all}")"
   for name in "${names[@]}"; do
@@ -454,6 +616,17 @@ cmd_restart() {
 
 cmd_status() {
   local names name pid status=0
+  if [[ ${1:-} == kafka-cluster ]]; then
+    for name in kafka-cluster-1 kafka-cluster-2 kafka-cluster-3; do
+      if pid=$(running "$name"); then
+        echo "$name: running, pid $pid, log ${STATE#"$ROOT"/}/kafka-cluster/$name.log"
+      else
+        echo "$name: not running"
+        status=3
+      fi
+    done
+    return "$status"
+  fi
   read -ra names <<<"$(brokers_of "${1:-all}")"
   for name in "${names[@]}"; do
     if pid=$(running "$name"); then
@@ -468,10 +641,26 @@ cmd_status() {
 
 cmd_env() {
   local name
-  for name in kafka pulsar; do
+  for name in kafka pulsar kafka-cluster; do
     [[ -f $STATE/$name/addresses ]] && sed 's/^/export /' "$STATE/$name/addresses"
   done
+  if [[ -f $STATE/kafka/addresses ]] && tools_lib >/dev/null; then
+    printf 'export EVENTBUS_TEST_KAFKA_TOOLS=%s\n' "$(tools_lib)"
+  fi
   return 0
+}
+
+# tools_lib prints the folder of the resolved kafka-tools jars, if they are.
+tools_lib() {
+  local lib
+  lib=$(lib_dir kafka-tools)
+  [[ -f $lib/.complete ]] || return 1
+  printf '%s\n' "$lib"
+}
+
+cmd_kafka_tools() {
+  resolve_jars kafka-tools
+  tools_lib
 }
 
 # Brokers that `run` started and must stop. Global: the EXIT trap runs after
@@ -486,7 +675,7 @@ cmd_run() {
   local names name
   read -ra names <<<"$(brokers_of "$which")"
   for name in "${names[@]}"; do
-    if running "$name" >/dev/null; then
+    if running "$name" >/dev/null || { [[ $name == kafka-cluster ]] && running kafka-cluster-1 >/dev/null; }; then
       # Someone started it with `make brokers-up`: it keeps running for them.
       log "$name is already running: leaving it running afterwards"
     else
@@ -497,6 +686,10 @@ cmd_run() {
   trap 'exit 130' INT TERM
   locked cmd_up "$which"
   for name in "${names[@]}"; do addresses "$name"; done
+  if [[ " ${names[*]} " == *" kafka "* ]]; then
+    EVENTBUS_TEST_KAFKA_TOOLS=$(tools_lib) || die "the kafka-tools jars were not resolved"
+    export EVENTBUS_TEST_KAFKA_TOOLS
+  fi
   "$@"
 }
 
@@ -528,9 +721,14 @@ main() {
   case $cmd in
     up) locked cmd_up "$@" && cmd_env ;;
     down) locked cmd_down "$@" ;;
+    kill | start)
+      [[ ${1:-} == kafka-cluster ]] || die "$cmd works on kafka-cluster nodes: scripts/brokers.sh $cmd kafka-cluster NODE"
+      locked "cluster_$cmd" "${2:-}"
+      ;;
     restart) locked cmd_restart "$@" ;;
     status) cmd_status "$@" ;;
     env) cmd_env ;;
+    kafka-tools) locked cmd_kafka_tools ;;
     run) cmd_run "$@" ;;
     *)
       sed -n '3,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//' >&2

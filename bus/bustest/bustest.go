@@ -9,8 +9,11 @@
 //
 // It checks the promises package bus makes on every backend: round trips,
 // isolation of topics and groups, work split within a group, per-key order
-// under concurrency, retries, dead letters, redelivery, panics, shutdown
-// and bad input.
+// under concurrency, retries, dead letters, redelivery, panics, shutdown,
+// bad input and request/reply; with Harness.PublishForeign, also what it
+// reads from producers that are not eventbus. With Harness.OpenConn set it
+// also runs the driver section, which checks the contract of package
+// bus/driver on the driver.Conn itself.
 package bustest
 
 import (
@@ -22,6 +25,7 @@ import (
 	"time"
 
 	"github.com/eventbus-go/eventbus/bus"
+	"github.com/eventbus-go/eventbus/bus/driver"
 	"github.com/stretchr/testify/require"
 )
 
@@ -37,6 +41,25 @@ type Harness struct {
 	NewTopic func(t *testing.T) string
 	// Timeout bounds each wait for deliveries; 0 means one minute.
 	Timeout time.Duration
+	// PublishForeign publishes one message to topic as a producer that is
+	// not eventbus would, with the backend's own client: payload as the
+	// body, header exactly as the record's headers (Kafka) or properties
+	// (Pulsar), nothing added: no ce_* headers, no ID, no event time. The
+	// cases of messages from other producers (plain records, CloudEvents
+	// binary and structured mode) run only when it is set.
+	PublishForeign func(t *testing.T, topic, key string, payload []byte, header map[string]string)
+	// OpenConn, when set, runs the driver section: cases named Driver/...
+	// that call a driver.Conn directly and check the contract written in
+	// package bus/driver. Each call is a new connection to the same
+	// backend; the suite closes it.
+	OpenConn func(t *testing.T) driver.Conn
+	// ConnAs holds a pointer to each native type the driver documents for
+	// Conn.As (and so Bus.As), such as new(*kafka.Producer).
+	ConnAs []any
+	// MessageAs holds a pointer to each native type the driver documents
+	// for Message.As, such as new(*kafka.Message): a delivery's
+	// Receipt.Native must be assignable to each.
+	MessageAs []any
 	// NoCreateTopic leaves out the case that creates topics through
 	// Bus.CreateTopic, for a test backend that cannot (librdkafka's mock
 	// cluster creates topics only through metadata requests).
@@ -78,20 +101,39 @@ func Run(t *testing.T, h Harness) {
 		{"ShutdownWaitsForHandlers", s.testShutdownWaits},
 		{"ShutdownDeadlineCancelsHandlers", s.testShutdownDeadline},
 		{"BadInput", s.testBadInput},
+		{"PublishWithDoneContextPublishesNothing", s.testPublishDoneContext},
+		{"CloseWithDoneContextAndNothingPending", s.testCloseDoneContext},
+		{"RequestReply", s.testRequestReply},
+		{"TypedRequestReply", s.testTypedRequestReply},
+		{"ConcurrentRequests", s.testConcurrentRequests},
+		{"RequestTimeout", s.testRequestTimeout},
+		{"LateReplyDropped", s.testLateReplyDropped},
+		{"RequesterCloseFailsPending", s.testRequesterCloseFailsPending},
+	}
+	if h.OpenConn != nil {
+		tests = append(tests, s.driverTests()...)
+	}
+	if h.PublishForeign != nil {
+		tests = append(tests, s.foreignTests()...)
 	}
 	tests = append(tests, s.toolTests()...)
+	runParallel(t, tests)
+}
+
+// namedTest is a subtest of a suite.
+type namedTest struct {
+	name string
+	run  func(t *testing.T)
+}
+
+// runParallel runs tests as parallel subtests of t.
+func runParallel(t *testing.T, tests []namedTest) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			tc.run(t)
 		})
 	}
-}
-
-// namedTest is one case of the suite.
-type namedTest struct {
-	name string
-	run  func(t *testing.T)
 }
 
 // open returns a bus closed at the end of the test.

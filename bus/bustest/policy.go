@@ -218,19 +218,7 @@ func (s *suite) testDecodeFailure(t *testing.T) {
 	b := s.open(t)
 	orders := bus.NewTopic(s.topic(t), codec.JSON[order]{})
 	groupName := uniqueName("group")
-	decoded := newRecorder()
-	var (
-		mu    sync.Mutex
-		typed []order
-	)
-	_, err := orders.Subscribe(t.Context(), b, func(ctx context.Context, m *bus.Message, o order) error {
-		mu.Lock()
-		typed = append(typed, o)
-		mu.Unlock()
-		decoded.record(m)
-		return nil
-	}, bus.Group(groupName), fastRetry(5), bus.DeadLetter())
-	require.NoError(t, err)
+	decoded, typed := s.typedReceiver(t, b, orders.Name(), bus.Group(groupName), fastRetry(5), bus.DeadLetter())
 	dead := s.deadLetters(t, s.open(t), orders.Name(), groupName)
 
 	broken, err := orders.Message("o-1", order{ID: "o-1"})
@@ -248,9 +236,7 @@ func (s *suite) testDecodeFailure(t *testing.T) {
 	assert.Equal(t, "true", h[bus.HeaderDeadLetterPermanent])
 	assert.Contains(t, h[bus.HeaderDeadLetterError], bus.ErrDecode.Error())
 	assert.Equal(t, "application/json", h["content-type"])
-	mu.Lock()
-	assert.Equal(t, []order{{ID: "o-2", Total: 42}}, typed)
-	mu.Unlock()
+	assert.Equal(t, []order{{ID: "o-2", Total: 42}}, typed())
 }
 
 func (s *suite) testPanic(t *testing.T) {

@@ -155,7 +155,7 @@ func (s *suite) testLag(t *testing.T) {
 	defer cancel()
 	require.NoError(t, consumer.Close(ctx))
 
-	lags, err := b.Lag(t.Context(), groupName, topic)
+	lags, err := b.GroupLag(t.Context(), groupName, topic)
 	require.NoError(t, err)
 	var total int64
 	oldest := time.Time{}

@@ -1,9 +1,6 @@
 package driver
 
-import (
-	"context"
-	"time"
-)
+import "context"
 
 // TopicReader is implemented by a Conn that can read a topic without a
 // consumer group, for tools that inspect topics (tail, dead-letter
@@ -40,15 +37,4 @@ type TopicInfo struct {
 	// Partitions is the number of partitions; 0 for a topic the backend
 	// does not partition.
 	Partitions int
-}
-
-// PartitionLag is what a consumer group has not consumed of one partition.
-type PartitionLag struct {
-	// Partition is -1 for a topic the backend does not partition.
-	Partition int32
-	// Messages is how many messages the group has not acknowledged.
-	Messages int64
-	// Oldest is the time of the oldest of them (its CloudEvents time, else
-	// the backend's); zero when there are none.
-	Oldest time.Time
 }

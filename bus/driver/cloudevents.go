@@ -1,6 +1,9 @@
 package driver
 
-import "time"
+import (
+	"strings"
+	"time"
+)
 
 // CloudEvents binary-mode header names. ID and Time travel as ce_id and
 // ce_time; every other header travels as it is, so a CloudEvents-aware
@@ -26,6 +29,17 @@ const (
 // TimeFormat is the layout of ce_time values.
 const TimeFormat = time.RFC3339Nano
 
+// ParseTime parses a CloudEvents time: RFC 3339, whose "T" and "Z" may be
+// written in lower case (RFC 3339, section 5.6), with or without fractional
+// seconds.
+func ParseTime(value string) (time.Time, bool) {
+	t, err := time.Parse(TimeFormat, value)
+	if err != nil && strings.ContainsAny(value, "tz") {
+		t, err = time.Parse(TimeFormat, strings.ToUpper(value))
+	}
+	return t, err == nil
+}
+
 // EncodeHeaders calls add for every wire header of m: the CloudEvents
 // attributes, then m.Header.
 func EncodeHeaders(m *Message, add func(key, value string)) {
@@ -35,7 +49,16 @@ func EncodeHeaders(m *Message, add func(key, value string)) {
 // EncodeHeadersTime is EncodeHeaders that leaves formatting ce_time (in
 // TimeFormat) to addTime, so a driver can format it into its own buffer, or
 // once for a batch of messages that share a time.
+//
+// A message in structured mode (see WriteStructured) carries its attributes
+// in its payload: only its headers are written.
 func EncodeHeadersTime(m *Message, add func(key, value string), addTime func(key string, t time.Time)) {
+	if IsStructured(m.Header) {
+		for k, v := range m.Header {
+			add(k, v)
+		}
+		return
+	}
 	add(HeaderSpecVersion, SpecVersion)
 	add(HeaderID, m.ID)
 	addTime(HeaderTime, m.Time)
@@ -70,7 +93,7 @@ func DecodeHeader(m *Message, key, value string) {
 		m.ID = value
 		return
 	case HeaderTime:
-		if t, err := time.Parse(TimeFormat, value); err == nil {
+		if t, ok := ParseTime(value); ok {
 			m.Time = t
 			return
 		}

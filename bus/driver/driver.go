@@ -7,7 +7,38 @@
 //
 // A backend registers a URL scheme with bus.Register from an init function,
 // the way database/sql drivers do, and must pass the conformance suite in
-// package bus/bustest.
+// package bus/bustest, whose driver section (run when Harness.OpenConn is
+// set) checks the contract below by calling the Conn directly.
+//
+// # The contract
+//
+// Opening. An Opener rejects a URL it cannot use with an error wrapping
+// ErrInvalidURL that names the parameter at fault (Query does this for
+// unknown and malformed parameters and for files that do not exist), and
+// never shows a secret. It reaches the backend within ctx, so that an
+// unreachable address, a TLS listener spoken to in plaintext (or the
+// reverse) or missing credentials fail Open with an error naming the
+// address, not the first Publish.
+//
+// Concurrency. Every method of Conn may be called from many goroutines at
+// once, Publish and Subscribe included, also on the same topic. Receive of
+// one Subscription is called from one goroutine at a time; Ack and Nack may
+// run concurrently with it and with each other. Close may be called at any
+// time and more than once.
+//
+// Contexts. Every method that takes a ctx returns soon after ctx is done
+// (the suite allows a second), also when the backend is unreachable; a
+// client call that takes no ctx runs beside it.
+//
+// Errors. A driver wraps its failures onto the sentinels of this package
+// whenever one applies, so errors.Is works the same on every backend:
+// ErrClosed after Close, ErrInvalidTopic for a name the backend rejects,
+// ErrMessageTooLarge for a message beyond its limit, ErrTopicNotFound for
+// a missing topic it does not create.
+//
+// Topic names. Package bus has already checked every name against its
+// portable rule (bus.ValidateTopic); a driver adds its own limits, such as
+// rejecting hierarchical names when it has none, with ErrInvalidTopic.
 package driver
 
 import (
@@ -33,6 +64,13 @@ type Message struct {
 
 // Delivery is a message handed to package bus by a Subscription, with the
 // receipt that settles it.
+//
+// Its ID is never empty: for a message whose producer set no ce_id, the
+// driver derives one from the message's position in the backend, unique
+// within it and the same on every redelivery and in every group (Kafka:
+// "<topic>/<partition>/<offset>"). Its Time is zero only when the backend
+// has no time for a message without ce_time. Structured-mode messages are
+// delivered as they came; package bus reads them (ReadStructured).
 type Delivery struct {
 	Message
 	Receipt
@@ -76,17 +114,37 @@ type OpenConfig struct {
 // Conn is an open connection to a backend: it publishes and subscribes.
 // Its methods are safe for concurrent use.
 type Conn interface {
-	// Publish returns once the backend holds every message durably. On
-	// partial failure it returns MessageErrors.
+	// Publish returns once the backend holds every message durably, in
+	// order per key.
+	//
+	// With ctx already done it publishes nothing and returns an error
+	// wrapping ctx.Err(): a caller that retries must not duplicate. When
+	// some messages fail, or ctx ends while some are still unconfirmed,
+	// it returns MessageErrors with one entry per message, nil for those
+	// the backend confirmed; an entry for a message that may still arrive
+	// says so. A message the client would refuse as too large gets an
+	// entry wrapping ErrMessageTooLarge before it is sent, while the
+	// others go on (see Capabilities.MaxMessageBytes). After Close it
+	// returns ErrClosed.
 	Publish(ctx context.Context, topic string, msgs []Message) error
-	// Subscribe starts receiving from topic.
+	// Subscribe starts receiving from topic and returns once the
+	// subscription is in place: a message published after it returns is
+	// delivered to it. It gives up when ctx is done; ctx does not bound
+	// the subscription's life, Close does. Unknown cfg.Options are
+	// errors. After Close it returns ErrClosed.
 	Subscribe(ctx context.Context, topic string, cfg SubscribeConfig) (Subscription, error)
-	// Capabilities reports what the backend supports.
+	// Capabilities reports what the backend supports; it is constant for
+	// the life of the Conn.
 	Capabilities() Capabilities
-	// As sets target to a native client type when it can.
+	// As sets target, a pointer to a native client type the driver
+	// documents, and reports true; for any other target it returns false
+	// and leaves it alone.
 	As(target any) bool
 	// Close flushes pending publishes within ctx and releases the
-	// connection. Package bus closes every Subscription first.
+	// connection; later calls return nil. Package bus closes every
+	// Subscription first. It returns an error only for a real loss: a
+	// message not flushed, a client that failed to close; with nothing
+	// pending it returns nil even when ctx is already done.
 	Close(ctx context.Context) error
 }
 
@@ -122,8 +180,9 @@ type SubscribeConfig struct {
 type Subscription interface {
 	// Receive blocks until at least one delivery is available, fills batch
 	// from the start and returns how many it filled. It returns ctx.Err()
-	// when ctx is done and another error only when the subscription cannot
-	// go on.
+	// when ctx is done and another error only when the subscription
+	// cannot go on. Message.Time and Message.ID are those
+	// published; Header holds the user headers only (see DecodeHeader).
 	Receive(ctx context.Context, batch []Delivery) (int, error)
 	// Ack settles a delivery as done. Acks are never undone: once Ack
 	// returned, the backend does not hand the message to the group again,
@@ -147,12 +206,25 @@ type Subscription interface {
 // Capabilities tells package bus and the conformance suite what a backend
 // does.
 type Capabilities struct {
-	// MaxMessageBytes is the largest payload plus headers a message may
-	// carry; 0 means no limit.
+	// MaxMessageBytes is the largest message, counted by Message.Size,
+	// the backend accepts; 0 means no limit. Package bus refuses larger
+	// messages before the driver sees them. A message of this size made
+	// of payload is always accepted; where the client counts some parts
+	// more than once (pulsar-client-go counts headers twice when
+	// batching), the driver refuses the messages the client would refuse,
+	// per message, with ErrMessageTooLarge, and no others.
 	MaxMessageBytes int
 	// RedeliveryCount reports whether Delivery.Attempt counts backend
 	// redeliveries.
 	RedeliveryCount bool
+	// System names the backend in telemetry, as the OpenTelemetry
+	// attribute messaging.system: "kafka", "pulsar", "memory".
+	System string
+	// ServerAddress and ServerPort name the broker the connection was
+	// opened on (the first one of a list), for the server.address and
+	// server.port attributes; empty and 0 when there is none.
+	ServerAddress string
+	ServerPort    int
 }
 
 // MessageErrors is the error Publish returns when some messages failed: one

@@ -15,6 +15,9 @@ var (
 	// ErrTopicNotFound reports a topic that does not exist and is not
 	// created on first use.
 	ErrTopicNotFound = errors.New("eventbus: topic not found")
+	// ErrLagUnknown reports a backend that cannot count the messages a
+	// group has not acknowledged (see LagReporter).
+	ErrLagUnknown = errors.New("eventbus: the backend does not report lag in messages")
 	// ErrTopicExists reports a topic that cannot be created because it
 	// exists.
 	ErrTopicExists = errors.New("eventbus: topic exists")

@@ -3,6 +3,7 @@ package driver
 import (
 	"fmt"
 	"net/url"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -18,9 +19,17 @@ type Query struct {
 	errs   []string
 }
 
-// NewQuery returns a Query over u's parameters.
+// NewQuery returns a Query over u's parameters. A malformed query (a ';'
+// separator, a bad %-escape) is reported by Err: url.URL.Query would drop
+// the parameters it cannot parse without a word.
 func NewQuery(u *url.URL) *Query {
-	return &Query{scheme: u.Scheme, values: u.Query()}
+	values, err := url.ParseQuery(u.RawQuery)
+	q := &Query{scheme: u.Scheme, values: values}
+	if err != nil {
+		// The error quotes at most the bad escape, never a whole value.
+		q.errs = append(q.errs, fmt.Sprintf("malformed query: %v (separate parameters with &, escape %% as %%25)", err))
+	}
+	return q
 }
 
 func (q *Query) take(name string) (string, bool) {
@@ -52,6 +61,29 @@ func (q *Query) String(name, def string) string {
 // names the parameter but never its value.
 func (q *Query) Secret(name string) string {
 	v, _ := q.take(name)
+	return v
+}
+
+// File returns the parameter, the path of a file that must exist and be
+// readable, or "" when absent. A missing or unreadable file is reported by
+// Err with the parameter and the path: TLS libraries report it later and
+// without the file name.
+func (q *Query) File(name string) string {
+	v, ok := q.take(name)
+	if !ok || v == "" {
+		return ""
+	}
+	f, err := os.Open(v)
+	if err == nil {
+		var info os.FileInfo
+		if info, err = f.Stat(); err == nil && info.IsDir() {
+			err = fmt.Errorf("%s is a directory", v)
+		}
+		f.Close()
+	}
+	if err != nil {
+		q.errs = append(q.errs, fmt.Sprintf("parameter %q: cannot read file: %v", name, err))
+	}
 	return v
 }
 

@@ -2,6 +2,7 @@ package driver_test
 
 import (
 	"net/url"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -180,4 +181,37 @@ func TestQueryErrNilWhenAllRead(t *testing.T) {
 	q.Bool("b", false)
 	assert.NoError(t, q.Err())
 	assert.NoError(t, q.Err(), "Err can be called again")
+}
+
+func TestQueryMalformedIsAnError(t *testing.T) {
+	for _, raw := range []string{"x://h?a=1;b=2", "x://h?a=%zz", "x://h?a=1&b=%"} {
+		t.Run(raw, func(t *testing.T) {
+			q := newQuery(t, raw)
+			q.String("a", "")
+			q.String("b", "")
+			err := q.Err()
+			require.ErrorIs(t, err, driver.ErrInvalidURL)
+			assert.ErrorContains(t, err, "malformed query")
+		})
+	}
+}
+
+func TestQueryFile(t *testing.T) {
+	dir := t.TempDir()
+	present := dir + "/ca.pem"
+	require.NoError(t, os.WriteFile(present, []byte("x"), 0o600))
+
+	q := newQuery(t, "x://h?ca="+url.QueryEscape(present))
+	assert.Equal(t, present, q.File("ca"))
+	assert.Empty(t, q.File("absent"))
+	assert.NoError(t, q.Err())
+
+	for _, path := range []string{dir + "/missing.pem", dir} {
+		q = newQuery(t, "x://h?ca="+url.QueryEscape(path))
+		q.File("ca")
+		err := q.Err()
+		require.ErrorIs(t, err, driver.ErrInvalidURL)
+		assert.ErrorContains(t, err, `parameter "ca"`)
+		assert.ErrorContains(t, err, path, "the error names the file")
+	}
 }

@@ -65,7 +65,11 @@ func DedupLease(d time.Duration) DedupOption {
 }
 
 // DedupKey sets what identifies a message (default: its group, topic and
-// ID, as "group/topic/id", so several groups can share one Store).
+// ID, as "group/topic/id", so several groups can share one Store). A key
+// function that returns "" for a message means it cannot tell that message
+// apart: Dedup then runs the handler, never skipping it. The default does
+// so for a message without an ID, which the drivers give only when a
+// producer set none and the backend has no position to derive one from.
 // A nil key keeps the default.
 func DedupKey(key func(*bus.Message) string) DedupOption {
 	return func(c *dedupConfig) {
@@ -120,7 +124,7 @@ func Dedup(store Store, opts ...DedupOption) bus.Middleware {
 		dedupConfig: dedupConfig{
 			ttl:         DefaultDedupTTL,
 			lease:       DefaultDedupLease,
-			key:         func(m *bus.Message) string { return m.Group + "/" + m.Topic + "/" + m.ID },
+			key:         defaultDedupKey,
 			onDuplicate: func(context.Context, *bus.Message) {},
 			logger:      slog.Default(),
 		},
@@ -137,6 +141,15 @@ func Dedup(store Store, opts ...DedupOption) bus.Middleware {
 			return d.handle(ctx, m, next)
 		}
 	}
+}
+
+// defaultDedupKey is "group/topic/id", or "" for a message without an ID:
+// two such messages may well be different events, so neither is skipped.
+func defaultDedupKey(m *bus.Message) string {
+	if m.ID == "" {
+		return ""
+	}
+	return m.Group + "/" + m.Topic + "/" + m.ID
 }
 
 type deduper struct {

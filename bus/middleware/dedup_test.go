@@ -52,6 +52,18 @@ func TestDedupSkipsHandledMessage(t *testing.T) {
 	require.Equal(t, int32(2), h.runs.Load(), "another ID is another message")
 }
 
+func TestDedupNeverSkipsMessagesWithoutID(t *testing.T) {
+	ctx := context.Background()
+	var h countingHandler
+	handler := Dedup(NewMemoryStore())(h.handle)
+	for range 3 {
+		m := testMessage()
+		m.ID = ""
+		require.NoError(t, handler(ctx, m))
+	}
+	require.Equal(t, int32(3), h.runs.Load(), "without an ID nothing tells two messages apart: each is handled")
+}
+
 func TestDedupKeyIncludesTopic(t *testing.T) {
 	ctx := context.Background()
 	var h countingHandler

@@ -14,8 +14,8 @@ import (
 
 type publishFlags struct {
 	key, id, contentType, eventType, source, file string
-	headers                                        []string
-	lines                                          bool
+	headers                                       []string
+	lines                                         bool
 }
 
 func newPublishCommand(a *app) *cobra.Command {

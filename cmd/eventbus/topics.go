@@ -100,7 +100,7 @@ and how long the oldest of them has waited. It needs no running member.`,
 				return usagef("lag needs --group")
 			}
 			return a.withBus(cmd.Context(), func(b *bus.Bus) error {
-				lags, err := b.Lag(cmd.Context(), group, args[0])
+				lags, err := b.GroupLag(cmd.Context(), group, args[0])
 				if err != nil {
 					return err
 				}

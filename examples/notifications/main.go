@@ -1,7 +1,9 @@
 // Command notifications is a business system that has emails sent through
-// a mail service, on one bus. The shop publishes SendEmail requests
-// (Protobuf); the mail service "sends" each one and answers with
-// EmailSent, which the shop matches to its request by correlation ID.
+// a mail service, on one bus, by request/reply. The shop sends SendEmail
+// requests (Protobuf) through a bus.Requester and waits for each answer;
+// the mail service "sends" each one and replies with EmailSent (a
+// bus.RequestTopic's Serve), which the requester matches to its request by
+// correlation ID.
 //
 // The mail service is an idempotent consumer (middleware.Dedup). The run
 // forces two redeliveries: the mail server turns one email away once

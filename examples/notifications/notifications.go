@@ -22,7 +22,7 @@ import (
 type Outcome struct {
 	// Sent counts the emails the outbox sent, by request ID.
 	Sent map[string]int
-	// Confirmed holds the EmailSent answers the shop matched, by request ID.
+	// Confirmed holds the EmailSent replies the shop received, by request ID.
 	Confirmed map[string]*pb.EmailSent
 	// Duplicates lists the request IDs of deliveries the mail service
 	// recognised as already handled.
@@ -43,25 +43,25 @@ const (
 )
 
 // run has the shop ask for the emails and returns once every request is
-// confirmed and the redelivery after the lost ack was skipped, or ctx is
+// answered and the redelivery after the lost ack was skipped, or ctx is
 // done.
 func run(ctx context.Context, b *bus.Bus, out io.Writer) (Outcome, error) {
 	runID := example.RunID()
-	var (
-		sendEmail = bus.NewTopic("email.send."+runID, codec.Protobuf[*pb.SendEmail]{}).
-				WithEventType("com.example.email.send")
-		emailSent = bus.NewTopic("email.sent."+runID, codec.Protobuf[*pb.EmailSent]{}).
-				WithEventType("com.example.email.sent")
-	)
+	// Requests go to one topic; each reply goes to the reply topic of the
+	// requester that asked, matched to its request by correlation ID.
+	sendEmail := bus.NewRequestTopic(
+		bus.NewTopic("email.send."+runID, codec.Protobuf[*pb.SendEmail]{}).WithEventType("com.example.email.send"),
+		codec.Protobuf[*pb.EmailSent]{},
+	).WithReplyType("com.example.email.sent")
 	tell := story.New(out)
-	shop := newShop(tell, requests)
-	mail := &mailService{tell: tell, outbox: newOutbox(tell, greylisted), emailSent: emailSent, bus: b, skipped: make(chan struct{})}
+	mail := &mailService{tell: tell, outbox: newOutbox(tell, greylisted), skipped: make(chan struct{})}
 
-	// The mail service. Dedup remembers what it sent, so a redelivered
-	// request is acknowledged without sending again; a failed send is not
-	// remembered, so its redelivery sends. Failures go back to the broker
-	// (no in-process retries, no dead letters): a request is never dropped.
-	_, err := sendEmail.Subscribe(ctx, b, mail.handle,
+	// The mail service answers each request with EmailSent. Dedup remembers
+	// what it sent, so a redelivered request is acknowledged without sending
+	// again; a failed send is not remembered, so its redelivery sends.
+	// Failures go back to the broker (no in-process retries, no dead
+	// letters): a request is never dropped.
+	_, err := sendEmail.Serve(ctx, b, mail.handle,
 		bus.Group("mail."+runID),
 		bus.Concurrency(4),
 		bus.Retry(bus.RetryPolicy{MaxAttempts: 1, MaxBackoff: 100 * time.Millisecond, Multiplier: 1}),
@@ -73,32 +73,44 @@ func run(ctx context.Context, b *bus.Bus, out io.Writer) (Outcome, error) {
 		return Outcome{}, fmt.Errorf("start mail service: %w", err)
 	}
 
-	// The shop listens for the answers to its requests.
-	_, err = emailSent.Subscribe(ctx, b, shop.confirm, bus.Group("shop."+runID))
+	// The shop has one requester, with a reply topic of its own; it asks
+	// for all emails at once and waits for each answer.
+	requester, err := b.NewRequester(ctx, bus.ReplyTopic("shop.replies."+runID), bus.ReplyTimeout(time.Minute))
 	if err != nil {
-		return Outcome{}, fmt.Errorf("start shop callbacks: %w", err)
+		return Outcome{}, fmt.Errorf("start shop requester: %w", err)
 	}
-	for _, r := range requests {
-		tell.Say("shop", "asks for %q to %s (%s)", r.Subject, r.To, r.RequestId)
-		if err := sendEmail.Publish(ctx, b, r.RequestId, r); err != nil {
-			return Outcome{}, fmt.Errorf("request %s: %w", r.RequestId, err)
-		}
+	defer requester.Close(context.WithoutCancel(ctx))
+	var (
+		mu        sync.Mutex
+		confirmed = make(map[string]*pb.EmailSent)
+		asking    sync.WaitGroup
+		errs      = make([]error, len(requests))
+	)
+	for i, r := range requests {
+		asking.Go(func() {
+			tell.Say("shop", "asks for %q to %s (%s)", r.Subject, r.To, r.RequestId)
+			sent, _, err := sendEmail.Request(ctx, requester, r.RequestId, r)
+			if err != nil {
+				errs[i] = fmt.Errorf("request %s: %w", r.RequestId, err)
+				return
+			}
+			tell.Say("shop", "%q to %s confirmed (%s)", r.Subject, r.To, sent.SmtpMessageId)
+			mu.Lock()
+			confirmed[r.RequestId] = sent
+			mu.Unlock()
+		})
+	}
+	asking.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return Outcome{}, err
 	}
 
-	for _, wait := range []struct {
-		what string
-		done <-chan struct{}
-	}{
-		{"every request confirmed", shop.allConfirmed},
-		{"the redelivery after the lost ack", mail.skipped},
-	} {
-		select {
-		case <-wait.done:
-		case <-ctx.Done():
-			return Outcome{}, fmt.Errorf("waiting for %s: %w", wait.what, ctx.Err())
-		}
+	select {
+	case <-mail.skipped:
+	case <-ctx.Done():
+		return Outcome{}, fmt.Errorf("waiting for the redelivery after the lost ack: %w", ctx.Err())
 	}
-	outcome := Outcome{Sent: mail.outbox.sentByRequest(), Confirmed: shop.confirmedByRequest(), Duplicates: mail.duplicates()}
+	outcome := Outcome{Sent: mail.outbox.sentByRequest(), Confirmed: confirmed, Duplicates: mail.duplicates()}
 	sent := 0
 	for _, n := range outcome.Sent {
 		sent += n
@@ -107,56 +119,10 @@ func run(ctx context.Context, b *bus.Bus, out io.Writer) (Outcome, error) {
 	return outcome, nil
 }
 
-// shop is the business system: it keeps its requests until the mail
-// service confirms them.
-type shop struct {
-	tell         *story.Teller
-	mu           sync.Mutex
-	pending      map[string]*pb.SendEmail
-	confirmed    map[string]*pb.EmailSent
-	allConfirmed chan struct{}
-}
-
-func newShop(tell *story.Teller, requests []*pb.SendEmail) *shop {
-	s := &shop{tell: tell, pending: make(map[string]*pb.SendEmail), confirmed: make(map[string]*pb.EmailSent), allConfirmed: make(chan struct{})}
-	for _, r := range requests {
-		s.pending[r.RequestId] = r
-	}
-	return s
-}
-
-// confirm is the callback: it matches an EmailSent to its request.
-func (s *shop) confirm(ctx context.Context, m *bus.Message, sent *pb.EmailSent) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	request, ok := s.pending[sent.CorrelationId]
-	if !ok {
-		if _, done := s.confirmed[sent.CorrelationId]; !done {
-			s.tell.Say("shop", "got a confirmation for %s, which it never asked for", sent.CorrelationId)
-		}
-		return nil
-	}
-	delete(s.pending, sent.CorrelationId)
-	s.confirmed[sent.CorrelationId] = sent
-	s.tell.Say("shop", "%q to %s confirmed (%s, %s)", request.Subject, request.To, sent.CorrelationId, sent.SmtpMessageId)
-	if len(s.pending) == 0 {
-		close(s.allConfirmed)
-	}
-	return nil
-}
-
-func (s *shop) confirmedByRequest() map[string]*pb.EmailSent {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return maps.Clone(s.confirmed)
-}
-
 // mailService sends the requested emails and answers with EmailSent.
 type mailService struct {
-	tell      *story.Teller
-	outbox    *outbox
-	emailSent bus.Topic[*pb.EmailSent]
-	bus       *bus.Bus
+	tell   *story.Teller
+	outbox *outbox
 
 	mu          sync.Mutex
 	skips       []string
@@ -164,15 +130,15 @@ type mailService struct {
 	skippedOnce sync.Once
 }
 
-func (s *mailService) handle(ctx context.Context, m *bus.Message, req *pb.SendEmail) error {
+func (s *mailService) handle(ctx context.Context, m *bus.Message, req *pb.SendEmail) (*pb.EmailSent, error) {
 	messageID, err := s.outbox.send(ctx, req)
 	if err != nil {
 		s.tell.Say("mail", "could not send %s, the broker will deliver it again: %v", req.RequestId, err)
-		return err
+		return nil, err
 	}
-	// Dedup guards the whole handler: should this answer fail to publish,
-	// the request is redelivered and the email sent again.
-	return s.emailSent.Publish(ctx, s.bus, req.RequestId, &pb.EmailSent{CorrelationId: req.RequestId, To: req.To, SmtpMessageId: messageID})
+	// Dedup guards the whole handler, the reply included: should the reply
+	// fail to publish, the request is redelivered and the email sent again.
+	return &pb.EmailSent{CorrelationId: req.RequestId, To: req.To, SmtpMessageId: messageID}, nil
 }
 
 // duplicate is called by Dedup for each delivery it skips.

@@ -14,9 +14,9 @@ func TestRun(t *testing.T) {
 		require.Len(t, outcome.Confirmed, len(requests), story)
 		for _, r := range requests {
 			sent := outcome.Confirmed[r.RequestId]
-			require.NotNil(t, sent, "request %s confirmed", r.RequestId)
+			require.NotNil(t, sent, "request %s answered", r.RequestId)
 			require.Equal(t, r.RequestId, sent.CorrelationId)
-			require.Equal(t, r.To, sent.To, "the callback matched request %s", r.RequestId)
+			require.Equal(t, r.To, sent.To, "the reply answered request %s", r.RequestId)
 		}
 		require.Contains(t, outcome.Duplicates, ackLostFor, "the redelivery after the lost ack was skipped")
 		require.Contains(t, story, "greylisted", "the mail server turned an email away once")

@@ -3,7 +3,6 @@ package smoke
 import (
 	"context"
 	"fmt"
-	"os"
 	"testing"
 	"time"
 
@@ -18,18 +17,9 @@ import (
 // The restart tests kill a broker that every other package's tests share, so
 // they only run when asked for, as `make test` does after all other tests:
 // EVENTBUS_TEST_RESTART=1 go test -run Restart ./internal/smoke/
-func requireRestartOptIn(t *testing.T) {
-	if os.Getenv("EVENTBUS_TEST_RESTART") == "1" {
-		return
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatal("kills a shared broker: run it as make test does, alone with EVENTBUS_TEST_RESTART=1")
-	}
-	t.Skip("kills a shared broker; set EVENTBUS_TEST_RESTART=1 to run")
-}
 
 func TestKafkaRestartKeepsData(t *testing.T) {
-	requireRestartOptIn(t)
+	testbroker.RequireRestartOptIn(t)
 	bootstrap := testbroker.Kafka(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
@@ -72,7 +62,7 @@ func TestKafkaRestartKeepsData(t *testing.T) {
 }
 
 func TestPulsarRestartKeepsData(t *testing.T) {
-	requireRestartOptIn(t)
+	testbroker.RequireRestartOptIn(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	topic := "persistent://public/default/smoke-restart-" + uuid.NewString()

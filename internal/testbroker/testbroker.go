@@ -10,6 +10,12 @@
 //	EVENTBUS_TEST_KAFKA_TLS_CA the CA certificate (PEM file) of the Kafka SSL listener
 //	EVENTBUS_TEST_PULSAR       Pulsar service URL, pulsar://127.0.0.1:6650
 //	EVENTBUS_TEST_PULSAR_ADMIN Pulsar admin URL, http://127.0.0.1:8080
+//	EVENTBUS_TEST_KAFKA_TOOLS  folder of the jars of Kafka's command-line tools (console producer and consumer)
+//
+// The 3-node Kafka cluster for failover tests (`scripts/brokers.sh up
+// kafka-cluster`, which `make test` starts only for the failover tests) sets
+//
+//	EVENTBUS_TEST_KAFKA_CLUSTER its bootstrap servers, 127.0.0.1:19092,127.0.0.1:19093,127.0.0.1:19094
 //
 // A test asks for the broker it needs, e.g. `addr := testbroker.Kafka(t)`. When
 // the variable is unset the test is skipped, so `go test ./...` works on a
@@ -41,12 +47,14 @@ const (
 
 // Environment variables holding the broker addresses.
 const (
-	EnvKafka       = "EVENTBUS_TEST_KAFKA"
-	EnvKafkaSASL   = "EVENTBUS_TEST_KAFKA_SASL"
-	EnvKafkaTLS    = "EVENTBUS_TEST_KAFKA_TLS"
-	EnvKafkaTLSCA  = "EVENTBUS_TEST_KAFKA_TLS_CA"
-	EnvPulsar      = "EVENTBUS_TEST_PULSAR"
-	EnvPulsarAdmin = "EVENTBUS_TEST_PULSAR_ADMIN"
+	EnvKafka        = "EVENTBUS_TEST_KAFKA"
+	EnvKafkaSASL    = "EVENTBUS_TEST_KAFKA_SASL"
+	EnvKafkaTLS     = "EVENTBUS_TEST_KAFKA_TLS"
+	EnvKafkaTLSCA   = "EVENTBUS_TEST_KAFKA_TLS_CA"
+	EnvPulsar       = "EVENTBUS_TEST_PULSAR"
+	EnvPulsarAdmin  = "EVENTBUS_TEST_PULSAR_ADMIN"
+	EnvKafkaCluster = "EVENTBUS_TEST_KAFKA_CLUSTER"
+	EnvKafkaTools   = "EVENTBUS_TEST_KAFKA_TOOLS"
 )
 
 // Kafka returns the bootstrap servers of the PLAINTEXT listener.
@@ -70,6 +78,14 @@ func KafkaSASL(t testing.TB) string {
 func KafkaTLS(t testing.TB) (addr, caFile string) {
 	t.Helper()
 	return lookup(t, EnvKafkaTLS), lookup(t, EnvKafkaTLSCA)
+}
+
+// KafkaTools returns the folder of the jars of Kafka's command-line tools,
+// which scripts/brokers.sh resolves beside the broker: run a tool with
+// `java -cp <folder>/* org.apache.kafka.tools.ConsoleProducer ...`.
+func KafkaTools(t testing.TB) string {
+	t.Helper()
+	return lookup(t, EnvKafkaTools)
 }
 
 // Pulsar returns the Pulsar service URL (pulsar://host:port).
@@ -132,6 +148,50 @@ func Restart(t testing.TB, broker string) {
 		t.Fatalf("testbroker.Restart(%s): %s restart %s: %v\n%s", broker, script, broker, err, out)
 	}
 	t.Logf("testbroker: restarted %s in %s", broker, time.Since(start).Round(time.Millisecond))
+}
+
+// RequireRestartOptIn skips t, or fails it under CI=true, unless the run
+// asked for tests that restart the brokers every other test shares, as
+// `make test` does after all other tests: EVENTBUS_TEST_RESTART=1.
+func RequireRestartOptIn(t testing.TB) {
+	t.Helper()
+	if os.Getenv("EVENTBUS_TEST_RESTART") == "1" {
+		return
+	}
+	if inCI() {
+		t.Fatal("restarts a shared broker: run it as make test does, alone with EVENTBUS_TEST_RESTART=1")
+	}
+	t.Skip("restarts a shared broker; set EVENTBUS_TEST_RESTART=1 to run")
+}
+
+// KafkaCluster returns the bootstrap servers of the 3-node Kafka cluster,
+// whose node ids are 1, 2 and 3.
+func KafkaCluster(t testing.TB) string {
+	t.Helper()
+	return lookup(t, EnvKafkaCluster)
+}
+
+// KillKafkaClusterNode kills node (1, 2 or 3) of the Kafka cluster with
+// SIGKILL and returns once the process is gone.
+func KillKafkaClusterNode(t testing.TB, node int32) { clusterNode(t, "kill", node) }
+
+// StartKafkaClusterNode starts node (1, 2 or 3) of the Kafka cluster again
+// on its data and returns once it accepts connections.
+func StartKafkaClusterNode(t testing.TB, node int32) { clusterNode(t, "start", node) }
+
+func clusterNode(t testing.TB, command string, node int32) {
+	t.Helper()
+	lookup(t, EnvKafkaCluster)
+	script, err := brokersScript()
+	if err != nil {
+		t.Fatalf("testbroker: %s kafka-cluster node %d: %v", command, node, err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "bash", script, command, "kafka-cluster", strconv.Itoa(int(node))).CombinedOutput()
+	if err != nil {
+		t.Fatalf("testbroker: %s %s kafka-cluster %d: %v\n%s", script, command, node, err, out)
+	}
 }
 
 // brokersScript finds scripts/brokers.sh in the enclosing module, starting at

@@ -1,0 +1,35 @@
+package memory
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/eventbus-go/eventbus/bus/driver"
+)
+
+// CheckHealth implements driver.HealthChecker: an in-process broker is
+// always reachable, so a connection is healthy until it is closed.
+func (c *conn) CheckHealth(context.Context) (string, error) {
+	if c.isClosed() {
+		return "closed", driver.ErrClosed
+	}
+	return "in-process broker", nil
+}
+
+// CheckHealth implements driver.HealthChecker: a member is healthy until
+// it is closed; it reports how many messages it holds.
+func (m *member) CheckHealth(context.Context) (string, error) {
+	t := m.group.topic
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if m.closed {
+		return "closed", driver.ErrClosed
+	}
+	held := 0
+	for _, f := range m.group.inFlight {
+		if f.member == m {
+			held++
+		}
+	}
+	return fmt.Sprintf("member of %d, holding %d messages", len(m.group.members), held), nil
+}

@@ -1,0 +1,26 @@
+package memory
+
+import (
+	"context"
+
+	"github.com/eventbus-go/eventbus/bus/driver"
+)
+
+// Lag implements driver.LagReporter: the messages of the topic the group
+// has not acknowledged, those after its cursor and those handed out or
+// waiting for redelivery. A topic has no partitions.
+func (m *member) Lag(context.Context) ([]driver.PartitionLag, error) {
+	g, t := m.group, m.group.topic
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if m.closed {
+		return nil, driver.ErrClosed
+	}
+	unacked := t.end() - g.cursor
+	for _, unsettled := range g.unsettled {
+		if unsettled {
+			unacked++
+		}
+	}
+	return []driver.PartitionLag{{Partition: -1, Messages: unacked}}, nil
+}

@@ -1,0 +1,24 @@
+package memory_test
+
+import (
+	"context"
+	"crypto/rand"
+	"testing"
+
+	"github.com/eventbus-go/eventbus/bus"
+	"github.com/eventbus-go/eventbus/bus/bustest"
+	"github.com/eventbus-go/eventbus/memory"
+	"github.com/stretchr/testify/require"
+)
+
+// go test -run '^$' -bench RequestReply -benchtime 20000x ./memory/
+func BenchmarkRequestReply(b *testing.B) {
+	broker := memory.NewBroker(memory.Options{})
+	bustest.BenchmarkRequestReply(b,
+		func(tb testing.TB) *bus.Bus {
+			eb := broker.Open()
+			tb.Cleanup(func() { require.NoError(tb, eb.Close(context.Background())) })
+			return eb
+		},
+		func(testing.TB) string { return "bench-" + rand.Text() })
+}

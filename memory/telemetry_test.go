@@ -1,0 +1,17 @@
+package memory_test
+
+import (
+	"testing"
+
+	"github.com/eventbus-go/eventbus/bus"
+	"github.com/eventbus-go/eventbus/bus/bustest"
+	"github.com/eventbus-go/eventbus/memory"
+)
+
+func TestTelemetry(t *testing.T) {
+	broker := memory.NewBroker(memory.Options{})
+	bustest.RunTelemetry(t, bustest.TelemetryHarness{
+		Open:   func(t *testing.T, opts ...bus.Option) *bus.Bus { return broker.Open(opts...) },
+		System: "memory",
+	})
+}

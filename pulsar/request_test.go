@@ -1,0 +1,22 @@
+package pulsar_test
+
+import (
+	"testing"
+
+	"github.com/eventbus-go/eventbus/bus"
+	"github.com/eventbus-go/eventbus/bus/bustest"
+)
+
+// go test -run '^$' -bench RequestReply -benchtime 1000x ./pulsar/
+//
+// With batching as configured by default (up to 10 ms per publish, paid on
+// both hops) and without it.
+func BenchmarkRequestReply(b *testing.B) {
+	for _, params := range []string{"", "batching=false"} {
+		b.Run("params="+params, func(b *testing.B) {
+			bustest.BenchmarkRequestReply(b,
+				func(tb testing.TB) *bus.Bus { return openBus(tb, params) },
+				newTopic)
+		})
+	}
+}

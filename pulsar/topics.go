@@ -64,6 +64,10 @@ func (c *conn) Topics(ctx context.Context) ([]driver.TopicInfo, error) {
 	return topics, nil
 }
 
+// maxPeekedEntries bounds the backlog GroupLag reads to count messages in
+// batches; beyond it, the count is in entries.
+const maxPeekedEntries = 1000
+
 // partitionSuffix joins a partitioned topic's name and a partition index.
 const partitionSuffix = "-partition-"
 
@@ -151,9 +155,18 @@ func (c *conn) GroupLag(ctx context.Context, group, topic string) ([]driver.Part
 		if sub.MsgBacklog == 0 {
 			continue
 		}
-		msgs, err := admin.Subscriptions().PeekMessagesWithContext(ctx, *name, group, 1)
+		// The backlog counts entries, and a producer's batch is one
+		// entry: peek a short backlog to count its messages.
+		peek := 1
+		if sub.MsgBacklog <= maxPeekedEntries {
+			peek = int(sub.MsgBacklog)
+		}
+		msgs, err := admin.Subscriptions().PeekMessagesWithContext(ctx, *name, group, peek)
 		if err != nil || len(msgs) == 0 {
-			continue // the oldest is unknown, not an error of the lag
+			continue // the count stays in entries, the oldest unknown
+		}
+		if int64(peek) == sub.MsgBacklog {
+			lags[i].Messages = int64(len(msgs))
 		}
 		var m driver.Message
 		for k, v := range msgs[0].Properties {

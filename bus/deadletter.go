@@ -23,6 +23,9 @@ const (
 	HeaderDeadLetterLastFailure  = "eventbus-dlq-last-failure"  // RFC 3339 with nanoseconds
 )
 
+// deadLetterHeaderPrefix begins every header a dead letter adds.
+const deadLetterHeaderPrefix = "eventbus-dlq-"
+
 // maxErrorHeaderBytes keeps a long error, such as a panic's stack, from
 // pushing a dead letter past the backend's message size limit.
 const maxErrorHeaderBytes = 8 << 10

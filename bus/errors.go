@@ -25,6 +25,11 @@ var (
 	// ErrInvalidMessage reports a message Publish refuses to send, such as
 	// one with a header that is not valid UTF-8.
 	ErrInvalidMessage = errors.New("invalid message")
+	// ErrTopicExists reports a topic that cannot be created because it
+	// exists.
+	ErrTopicExists = driver.ErrTopicExists
+	// ErrUnsupported reports a capability the backend does not have.
+	ErrUnsupported = driver.ErrUnsupported
 	// ErrPermanent marks failures that retries cannot fix; see Permanent.
 	ErrPermanent = errors.New("permanent failure")
 	// ErrDecode reports a payload its codec cannot decode. It is permanent.
@@ -34,7 +39,8 @@ var (
 )
 
 // Permanent marks err as not worth retrying: the error policy sends the
-// message straight to the dead-letter topic (or nacks it when there is none).
+// message straight to the dead-letter topic (without one, it runs again
+// every MaxBackoff of the retry policy).
 // Permanent(nil) is nil.
 func Permanent(err error) error {
 	if err == nil {

@@ -37,6 +37,19 @@ type Lag struct {
 type PartitionLag struct {
 	Partition int32 // -1 for a backend without partitions
 	Messages  int64
+	// Oldest is the time of the oldest message the group has not
+	// acknowledged, where it is known (Bus.GroupLag reads it); zero
+	// otherwise.
+	Oldest time.Time
+}
+
+// Age is how long the oldest unacknowledged message has waited, at now; 0
+// when nothing waits or its time is not known.
+func (l PartitionLag) Age(now time.Time) time.Duration {
+	if l.Messages == 0 || l.Oldest.IsZero() {
+		return 0
+	}
+	return max(now.Sub(l.Oldest), 0)
 }
 
 // ErrLagUnknown is wrapped by Lag's error when the backend cannot count
@@ -63,7 +76,7 @@ func (s *Subscription) Lag(ctx context.Context) (Lag, error) {
 	lag.Messages = 0
 	lag.Partitions = make([]PartitionLag, len(parts))
 	for i, p := range parts {
-		lag.Partitions[i] = PartitionLag{Partition: p.Partition, Messages: p.Messages}
+		lag.Partitions[i] = PartitionLag(p)
 		lag.Messages += p.Messages
 	}
 	slices.SortFunc(lag.Partitions, func(a, b PartitionLag) int { return int(a.Partition - b.Partition) })

@@ -48,6 +48,17 @@ type Message struct {
 // pulsar.ConsumerMessage on pulsar://. It reports whether it did.
 func (m *Message) As(target any) bool { return setNative(m.receipt.Native, target) }
 
+// Position is where the backend keeps a delivered message: its partition
+// and its offset in it, each -1 where the backend has no such notion (a
+// Pulsar message has no offset, a mem:// topic no partitions), and both -1
+// for a message that was not delivered.
+func (m *Message) Position() (partition int32, offset int64) {
+	if m.Topic == "" {
+		return -1, -1
+	}
+	return m.receipt.Partition, m.receipt.Offset
+}
+
 // setNative assigns v to *target when target is a non-nil pointer to a type
 // v is assignable to.
 func setNative(v, target any) bool {

@@ -22,16 +22,16 @@ func TestConformanceMock(t *testing.T) {
 	// The mock creates topics only through metadata requests.
 	// The mock does not fetch messages near the 4 MiB default limit: a
 	// 2 MiB limit keeps the size cases within what it serves.
-	runConformance(t, be, "librdkafka.allow.auto.create.topics=true", "max_message_bytes=2097152")
+	runConformance(t, be, true, "librdkafka.allow.auto.create.topics=true", "max_message_bytes=2097152")
 }
 
 func TestConformanceReal(t *testing.T) {
-	runConformance(t, realBackend(t), "create_topics=true", "partitions=4", "replication_factor=1")
+	runConformance(t, realBackend(t), false, "create_topics=true", "partitions=4", "replication_factor=1")
 }
 
 // runConformance runs bus/bustest; params let the dead-letter topics the
 // suite does not create come into being.
-func runConformance(t *testing.T, be backend, params ...string) {
+func runConformance(t *testing.T, be backend, mock bool, params ...string) {
 	bustest.Run(t, bustest.Harness{
 		Open:     func(t *testing.T) *bus.Bus { return be.openUnclosed(t, params...) },
 		NewTopic: func(t *testing.T) string { return be.topic(t, 4) },
@@ -46,6 +46,7 @@ func runConformance(t *testing.T, be backend, params ...string) {
 		ConnAs:         []any{new(*confluent.Producer), new(*confluent.AdminClient)},
 		MessageAs:      []any{new(*confluent.Message)},
 		PublishForeign: be.produceRaw,
+		NoCreateTopic:  mock,
 	})
 }
 

@@ -422,7 +422,7 @@ func (c *conn) ensureTopic(ctx context.Context, topic string) error {
 		if !c.cfg.createTopics {
 			return fmt.Errorf("kafka: topic %q: %w (create it, or set create_topics=true)", topic, driver.ErrTopicNotFound)
 		}
-		if err := c.createTopic(ctx, topic); err != nil {
+		if err := c.createTopic(ctx, topic, c.cfg.partitions); err != nil && !errors.Is(err, driver.ErrTopicExists) {
 			return err
 		}
 	}
@@ -456,12 +456,13 @@ func (c *conn) topicExists(ctx context.Context, topic string) (bool, error) {
 	return false, fmt.Errorf("kafka: metadata of topic %q: %w", topic, t.Error)
 }
 
-// createTopic creates topic with the configured partitions and replication
-// and a max.message.bytes that fits the producer's largest message.
-func (c *conn) createTopic(ctx context.Context, topic string) error {
+// createTopic creates topic with partitions partitions, the configured
+// replication and a max.message.bytes that fits the producer's largest
+// message.
+func (c *conn) createTopic(ctx context.Context, topic string, partitions int) error {
 	results, err := c.admin.CreateTopics(ctx, []kafka.TopicSpecification{{
 		Topic:             topic,
-		NumPartitions:     c.cfg.partitions,
+		NumPartitions:     partitions,
 		ReplicationFactor: c.cfg.replicationFactor,
 		Config:            map[string]string{"max.message.bytes": fmt.Sprint(c.cfg.maxMessageBytes)},
 	}})
@@ -470,7 +471,9 @@ func (c *conn) createTopic(ctx context.Context, topic string) error {
 	}
 	for _, r := range results {
 		switch r.Error.Code() {
-		case kafka.ErrNoError, kafka.ErrTopicAlreadyExists:
+		case kafka.ErrNoError:
+		case kafka.ErrTopicAlreadyExists:
+			return fmt.Errorf("kafka: create topic %q: %w", topic, driver.ErrTopicExists)
 		case kafka.ErrTopicException:
 			return fmt.Errorf("%w: kafka: create topic %q: %w", driver.ErrInvalidTopic, topic, r.Error)
 		default:

@@ -146,7 +146,7 @@ func (s *subscription) deliver(d *driver.Delivery, q polled) {
 	m, p := q.msg, q.p
 	offset := int64(m.TopicPartition.Offset)
 	*d = driver.Delivery{
-		Message: driver.Message{Key: string(m.Key), Payload: m.Value, Time: m.Timestamp},
+		Message: messageOf(m),
 		Receipt: driver.Receipt{
 			Attempt:   1 + p.attempts[offset],
 			Partition: p.id,
@@ -156,11 +156,19 @@ func (s *subscription) deliver(d *driver.Delivery, q polled) {
 			Native:    m,
 		},
 	}
-	for _, h := range m.Headers {
-		driver.DecodeHeader(&d.Message, h.Key, string(h.Value))
-	}
-	setPositionID(&d.Message, m)
 	p.handOut(offset)
+}
+
+// messageOf decodes a record: its key, value and timestamp, the
+// CloudEvents and user headers, and an ID from its position when it has
+// none.
+func messageOf(m *kafka.Message) driver.Message {
+	msg := driver.Message{Key: string(m.Key), Payload: m.Value, Time: m.Timestamp}
+	for _, h := range m.Headers {
+		driver.DecodeHeader(&msg, h.Key, string(h.Value))
+	}
+	setPositionID(&msg, m)
+	return msg
 }
 
 // Ack implements driver.Subscription: the offset counts toward the

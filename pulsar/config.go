@@ -42,7 +42,7 @@ type config struct {
 	receiverQueueSize int
 	maxMessageBytes   int
 
-	adminURL string // the admin REST API, for lag; empty for none
+	adminURL string // the admin REST API, for lag and topic admin; empty for none
 }
 
 // parseConfig reads cfg.URL. Errors name parameters, never their values.
@@ -87,7 +87,7 @@ func parseConfig(cfg driver.OpenConfig) (*config, error) {
 		receiverQueueSize: q.Int("receiverQueueSize", 1000, 1),
 		maxMessageBytes:   q.Int("maxMessageBytes", defaultMaxMessageBytes, 1),
 
-		adminURL: q.String("adminURL", ""),
+		adminURL: q.String("adminURL", defaultAdminURL(u)),
 	}
 	if err := q.Err(); err != nil {
 		return nil, err
@@ -128,6 +128,19 @@ func withDefaultPorts(hosts, scheme string) string {
 		}
 	}
 	return strings.Join(list, ",")
+}
+
+// defaultAdminURL is the HTTP service of the URL's first broker on
+// Pulsar's default web port: 8080, or 8443 with TLS.
+func defaultAdminURL(u *url.URL) string {
+	host, _, _ := strings.Cut(u.Host, ",")
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	if u.Scheme == "pulsar+ssl" {
+		return "https://" + net.JoinHostPort(host, "8443")
+	}
+	return "http://" + net.JoinHostPort(host, "8080")
 }
 
 // clientOptions builds the pulsar-client-go options for c.

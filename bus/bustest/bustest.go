@@ -60,6 +60,10 @@ type Harness struct {
 	// for Message.As, such as new(*kafka.Message): a delivery's
 	// Receipt.Native must be assignable to each.
 	MessageAs []any
+	// NoCreateTopic leaves out the case that creates topics through
+	// Bus.CreateTopic, for a test backend that cannot (librdkafka's mock
+	// cluster creates topics only through metadata requests).
+	NoCreateTopic bool
 }
 
 type suite struct {
@@ -112,6 +116,7 @@ func Run(t *testing.T, h Harness) {
 	if h.PublishForeign != nil {
 		tests = append(tests, s.foreignTests()...)
 	}
+	tests = append(tests, s.toolTests()...)
 	runParallel(t, tests)
 }
 

@@ -18,4 +18,9 @@ var (
 	// ErrLagUnknown reports a backend that cannot count the messages a
 	// group has not acknowledged (see LagReporter).
 	ErrLagUnknown = errors.New("eventbus: the backend does not report lag in messages")
+	// ErrTopicExists reports a topic that cannot be created because it
+	// exists.
+	ErrTopicExists = errors.New("eventbus: topic exists")
+	// ErrUnsupported reports a capability the backend does not have.
+	ErrUnsupported = errors.New("eventbus: not supported by this backend")
 )

@@ -5,6 +5,7 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // LagReporter is implemented by a Subscription that can tell how far its
@@ -25,6 +26,10 @@ type PartitionLag struct {
 	// group has not acknowledged yet: those not yet received and those
 	// received but not settled.
 	Messages int64
+	// Oldest is the time of the oldest of them (its CloudEvents time, else
+	// the backend's), where the driver reads it (Admin.GroupLag does); zero
+	// when there are none or it is not known.
+	Oldest time.Time
 }
 
 // HealthChecker is implemented by a Conn or a Subscription that can tell

@@ -14,7 +14,7 @@ STATICCHECK_VERSION := v0.8.2
 STATICCHECK := $(BIN)/staticcheck-$(STATICCHECK_VERSION)
 TEST_TIMEOUT ?= 15m
 
-.PHONY: test unit lint vet fmt staticcheck nocgo smoke bench fuzz brokers-up brokers-down brokers-status
+.PHONY: test tmux unit lint vet fmt staticcheck nocgo smoke bench fuzz brokers-up brokers-down brokers-status
 
 # The broker restart tests kill brokers every other package shares, so they
 # run on their own after everything else.
@@ -24,7 +24,7 @@ RESTART_TESTS := ^Test(Kafka|Pulsar)RestartKeepsData$$|^TestPulsarRestartMidStre
 FAILOVER := ./internal/failover/
 CLUSTER_TESTS := ^TestKafkaCluster
 
-test: lint nocgo fuzz ## lint, cgo-free build, fuzzing, then all tests (race detector) against real brokers
+test: lint nocgo fuzz tmux ## lint, cgo-free build, fuzzing, then all tests (race detector) against real brokers
 	scripts/brokers.sh run all -- bash -c '$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) -skip "$(RESTART_TESTS)" \
 			$$($(GO) list ./... | grep -v /internal/failover) \
 		&& EVENTBUS_TEST_RESTART=1 $(GO) test -p 1 -count=1 -timeout $(TEST_TIMEOUT) -run "$(RESTART_TESTS)" -v ./internal/smoke/ $(FAILOVER)'
@@ -37,6 +37,13 @@ test: lint nocgo fuzz ## lint, cgo-free build, fuzzing, then all tests (race det
 # fails now and then on a loaded machine with a bare "context deadline
 # exceeded" and no input, a race in Go 1.26's fuzz coordinator
 # (https://go.dev/issue/75804, fixed in Go 1.27).
+# The eventbus command's terminal tests drive it through tmux; as root on a
+# Debian machine without it, install it.
+tmux:
+	@command -v tmux >/dev/null || { [[ $$(id -u) == 0 ]] && command -v apt-get >/dev/null \
+		&& apt-get update -qq && apt-get install -y -qq tmux >/dev/null; } \
+		|| { echo "make test needs tmux: apt-get install tmux"; exit 1; }
+
 FUZZTIME ?= 40000x
 
 fuzz: ## run every fuzz target for FUZZTIME (40000 inputs, a few seconds) each

@@ -60,11 +60,12 @@ func (a *app) open(ctx context.Context) (*bus.Bus, error) {
 	if a.url == "" {
 		return nil, usagef("no backend URL: give --url or set EVENTBUS_URL")
 	}
-	level := slog.LevelError
+	// Failures come back as errors, which run prints; the client's own
+	// log is for --verbose.
+	logger := slog.New(slog.DiscardHandler)
 	if a.verbose {
-		level = slog.LevelDebug
+		logger = slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
-	logger := slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: level}))
 	ctx, cancel := context.WithTimeout(ctx, a.connectTimeout)
 	defer cancel()
 	return bus.Open(ctx, a.url, bus.WithLogger(logger))

@@ -52,7 +52,9 @@ var publishBuffers = sync.Pool{New: func() any { return new([]driver.Message) }}
 
 // Publish sends msgs to topic and returns once the backend holds all of
 // them durably. It fills an empty ID with a UUIDv7 and a zero Time with the
-// current time, in place. When some messages fail it returns a
+// current time, in place. Inside a Transactional handler, with the
+// handler's ctx, it buffers them instead, to be committed with the
+// handled message's acknowledgement. When some messages fail it returns a
 // *PublishError naming them; the others were published.
 func (b *Bus) Publish(ctx context.Context, topic string, msgs ...*Message) error {
 	if err := b.startPublish(topic); err != nil {
@@ -87,6 +89,9 @@ func (b *Bus) Publish(ctx context.Context, topic string, msgs ...*Message) error
 		}
 		*buf = append(*buf, driver.Message{ID: m.ID, Key: m.Key, Payload: m.Payload, Header: m.Header, Time: m.Time})
 	}
+	if run := runOutputsOf(ctx); run != nil {
+		return b.publishInRun(ctx, run, topic, *buf)
+	}
 	err := b.conn.Publish(ctx, topic, *buf)
 	if err == nil {
 		return nil
@@ -102,6 +107,18 @@ func (b *Bus) Publish(ctx context.Context, topic string, msgs ...*Message) error
 		return pe
 	}
 	return fmt.Errorf("eventbus: publish %d messages to %q: %w", len(msgs), topic, err)
+}
+
+// publishInRun buffers msgs in a transactional handler run, to be
+// committed with its acknowledgement. A missing topic fails here, where
+// the handler can see it, rather than at the commit.
+func (b *Bus) publishInRun(ctx context.Context, run *runOutputs, topic string, msgs []driver.Message) error {
+	if ensurer, ok := b.conn.(driver.TopicEnsurer); ok {
+		if err := ensurer.EnsureTopic(ctx, topic); err != nil {
+			return fmt.Errorf("eventbus: publish to %q: %w", topic, err)
+		}
+	}
+	return run.add(topic, msgs)
 }
 
 // messageSize is the payload, key and header bytes, the part of a message a

@@ -22,6 +22,9 @@ var (
 	ErrMessageTooLarge = driver.ErrMessageTooLarge
 	// ErrTopicNotFound reports a missing topic the backend will not create.
 	ErrTopicNotFound = driver.ErrTopicNotFound
+	// ErrUnsupported reports a capability the backend does not have, such
+	// as Transactional on a backend without transactions.
+	ErrUnsupported = driver.ErrUnsupported
 	// ErrPermanent marks failures that retries cannot fix; see Permanent.
 	ErrPermanent = errors.New("permanent failure")
 	// ErrDecode reports a payload its codec cannot decode. It is permanent.

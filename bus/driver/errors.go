@@ -1,6 +1,9 @@
 package driver
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+)
 
 // Sentinel errors shared by bus and drivers; package bus re-exports them.
 var (
@@ -15,4 +18,8 @@ var (
 	// ErrTopicNotFound reports a topic that does not exist and is not
 	// created on first use.
 	ErrTopicNotFound = errors.New("eventbus: topic not found")
+	// ErrUnsupported reports a capability the backend does not have, such
+	// as transactional subscriptions. errors.Is(err, errors.ErrUnsupported)
+	// holds too.
+	ErrUnsupported = fmt.Errorf("eventbus: %w on this backend", errors.ErrUnsupported)
 )

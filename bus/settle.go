@@ -42,7 +42,7 @@ func (s *Subscription) run(q *keyQueue) {
 	// immutable fields and the copies above are read from here on.
 	switch v.action {
 	case ack:
-		s.ackHead(q, outputs)
+		s.ackHead(q, m, outputs)
 	case retry:
 		s.logger.Debug("handler failed, will retry", "id", m.ID, "key", m.Key, "attempt", attempt, "retry_in", v.delay, "err", err)
 	case hold:
@@ -135,14 +135,19 @@ func (s *Subscription) deadLetter(q *keyQueue, m *Message, lastFailure time.Time
 	}
 	s.logger.Warn("message dead-lettered", "id", m.ID, "key", m.Key, "attempt", m.Attempt,
 		"dead_letter_topic", s.deadLetterTopic, "err", q.lastErr)
-	s.ackHead(q, outputs)
+	s.ackHead(q, m, outputs)
 }
 
-// ackHead acks the head of q, with the outputs of its run in a
+// ackHead acks head, the head of q, with the outputs of its run in a
 // transactional subscription, and lets the key's next message run.
-func (s *Subscription) ackHead(q *keyQueue, outputs []driver.Output) {
+func (s *Subscription) ackHead(q *keyQueue, head *Message, outputs []driver.Output) {
+	if s.txSub != nil {
+		// Handed to the driver before the key's next message can run,
+		// so that outputs commit in per-key order. AckWith never waits
+		// for other messages.
+		s.settle(head, true, outputs)
+	}
 	s.mu.Lock()
-	head := q.msgs[0]
 	copy(q.msgs, q.msgs[1:])
 	q.msgs[len(q.msgs)-1] = nil
 	q.msgs = q.msgs[:len(q.msgs)-1]
@@ -155,7 +160,9 @@ func (s *Subscription) ackHead(q *keyQueue, outputs []driver.Output) {
 	}
 	s.mu.Unlock()
 
-	s.settle(head, true, outputs)
+	if s.txSub == nil {
+		s.settle(head, true, nil)
+	}
 	if !more {
 		keyQueues.Put(q)
 	}

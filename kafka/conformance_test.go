@@ -25,5 +25,7 @@ func runConformance(t *testing.T, be backend, params ...string) {
 		Open:     func(t *testing.T) *bus.Bus { return be.openUnclosed(t, params...) },
 		NewTopic: func(t *testing.T) string { return be.topic(t, 4) },
 		Timeout:  time.Minute,
+		// On the mock cluster too: librdkafka's mock serves transactions.
+		Transactions: true,
 	})
 }

@@ -11,6 +11,7 @@ import (
 func TestConformance(t *testing.T) {
 	broker := memory.NewBroker(memory.Options{})
 	bustest.Run(t, bustest.Harness{
-		Open: func(t *testing.T) *bus.Bus { return broker.Open() },
+		Open:         func(t *testing.T) *bus.Bus { return broker.Open() },
+		Transactions: true,
 	})
 }

@@ -37,6 +37,9 @@ type Harness struct {
 	NewTopic func(t *testing.T) string
 	// Timeout bounds each wait for deliveries; 0 means one minute.
 	Timeout time.Duration
+	// Transactions tells that the backend serves bus.Transactional; when
+	// false, the suite checks that it refuses them with ErrUnsupported.
+	Transactions bool
 }
 
 type suite struct {
@@ -77,6 +80,7 @@ func Run(t *testing.T, h Harness) {
 		{"ShutdownWaitsForHandlers", s.testShutdownWaits},
 		{"ShutdownDeadlineCancelsHandlers", s.testShutdownDeadline},
 		{"BadInput", s.testBadInput},
+		{"Transactional", s.testTransactional},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

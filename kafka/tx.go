@@ -100,7 +100,8 @@ func (t *transactor) newProducer(ctx context.Context) error {
 	cfg := t.s.conn.cfg.producerConfig()
 	(*cfg)["transactional.id"] = "eventbus-" + t.group + "-" + uuid.NewString()
 	(*cfg)["transaction.timeout.ms"] = int(txTimeout.Milliseconds())
-	(*cfg)["go.delivery.reports"] = false // CommitTransaction fails if a message did
+	(*cfg)["message.timeout.ms"] = int(txTimeout.Milliseconds()) // librdkafka: at most the transaction timeout
+	(*cfg)["go.delivery.reports"] = false                        // CommitTransaction fails if a message did
 	producer, err := kafka.NewProducer(cfg)
 	if err != nil {
 		return fmt.Errorf("new transactional producer: %w", err)

@@ -206,7 +206,7 @@ func (b *Bus) subscribe(ctx context.Context, topic string, cfg subscribeConfig) 
 	}
 	transactor, ok := b.conn.(driver.Transactor)
 	if !ok {
-		return nil, nil, fmt.Errorf("transactional subscriptions: %w", ErrUnsupported)
+		return nil, nil, fmt.Errorf("transactional subscriptions on %s: %w", b.name, ErrUnsupported)
 	}
 	sub, err := transactor.SubscribeTx(ctx, topic, dcfg)
 	return sub, sub, err

@@ -322,6 +322,9 @@ func retryTx(ctx context.Context, call func() error) error {
 // abort ends the failed transaction; a producer that cannot go on (a fatal
 // error) is replaced before the next one.
 func (t *transactor) abort(cause error) {
+	if t.producer == nil {
+		return // it could not be made: no transaction began
+	}
 	var kerr kafka.Error
 	if !errors.As(cause, &kerr) || !kerr.IsFatal() {
 		ctx, cancel := context.WithTimeout(context.Background(), txOpTimeout)
@@ -330,12 +333,10 @@ func (t *transactor) abort(cause error) {
 		if err == nil {
 			return
 		}
-		t.logger.Warn("kafka: cannot abort the transaction; replacing the producer, which aborts it", "err", err)
+		t.logger.Warn("kafka: cannot abort the transaction; replacing the producer (the broker aborts the transaction at its timeout)", "err", err)
 	}
-	if t.producer != nil {
-		t.producer.Close()
-		t.producer = nil
-	}
+	t.producer.Close()
+	t.producer = nil
 }
 
 // restart withdraws the partitions whose transaction aborted: bus gives

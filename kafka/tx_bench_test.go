@@ -1,0 +1,68 @@
+package kafka_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/eventbus-go/eventbus/bus"
+	"github.com/eventbus-go/eventbus/internal/testbroker"
+)
+
+// BenchmarkTransform is consume-transform-produce on the real broker: a
+// group turns every message of a prefilled topic into one output, plain
+// (the handler's Publish waits for the broker) or Transactional (outputs
+// commit with the acks). It reports msgs/s from the first handler run
+// until a reader of the outputs has read the last one.
+func BenchmarkTransform(b *testing.B) {
+	testbroker.Kafka(b)
+	c := benchCluster{name: "real", backend: realBackend(b), servers: envKafka(), consume: 20000}
+	in := c.backend.topic(b, 6)
+	prefill(b, c.servers, in, c.consume)
+	var groups atomic.Int64
+	for _, concurrency := range []int{8, 64} {
+		for _, transactional := range []bool{false, true} {
+			name := "plain"
+			if transactional {
+				name = "transactional"
+			}
+			b.Run(fmt.Sprintf("%s/concurrency=%d", name, concurrency), func(b *testing.B) {
+				benchTransform(b, c, in, &groups, concurrency, transactional)
+			})
+		}
+	}
+}
+
+func benchTransform(b *testing.B, c benchCluster, in string, groups *atomic.Int64, concurrency int, transactional bool) {
+	eb := c.backend.open(b)
+	benchConsume(b, c.consume, func(n int, first, done func()) func() {
+		out := c.backend.topic(b, 6)
+		var read atomic.Int64
+		reader, err := eb.Subscribe(context.Background(), out, func(context.Context, *bus.Message) error {
+			if read.Add(1) == int64(n) {
+				done()
+			}
+			return nil
+		}, bus.Group(fmt.Sprint("bench-reader-", time.Now().UnixNano(), groups.Add(1))), bus.Concurrency(8))
+		require.NoError(b, err)
+		opts := []bus.SubscribeOption{bus.Group(fmt.Sprint("bench-transform-", time.Now().UnixNano(), groups.Add(1))), bus.Concurrency(concurrency)}
+		if transactional {
+			opts = append(opts, bus.Transactional())
+		}
+		var once sync.Once
+		sub, err := eb.Subscribe(context.Background(), in, func(ctx context.Context, m *bus.Message) error {
+			once.Do(first)
+			return eb.Publish(ctx, out, &bus.Message{Key: m.Key, Payload: m.Payload})
+		}, opts...)
+		require.NoError(b, err)
+		return func() {
+			require.NoError(b, sub.Close(context.Background()))
+			require.NoError(b, reader.Close(context.Background()))
+		}
+	})
+}

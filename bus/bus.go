@@ -89,7 +89,7 @@ func (b *Bus) Publish(ctx context.Context, topic string, msgs ...*Message) error
 		}
 		*buf = append(*buf, driver.Message{ID: m.ID, Key: m.Key, Payload: m.Payload, Header: m.Header, Time: m.Time})
 	}
-	if run := runOutputsOf(ctx); run != nil {
+	if run := runOutputsOf(ctx, b); run != nil {
 		return b.publishInRun(ctx, run, topic, *buf)
 	}
 	err := b.conn.Publish(ctx, topic, *buf)

@@ -316,7 +316,7 @@ func (s *Subscription) invoke(m *Message) (outputs []driver.Output, err error) {
 	ctx := s.handlerCtx
 	if s.txSub != nil {
 		var run *runOutputs
-		ctx, run = withRunOutputs(ctx)
+		ctx, run = withRunOutputs(ctx, s.bus)
 		defer func() { outputs = run.end() }()
 	}
 	defer func() {

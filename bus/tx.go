@@ -20,7 +20,8 @@ import (
 // them. A failed run's outputs are discarded, so retries publish afresh; a
 // dead letter is committed with the acknowledgement the same way.
 //
-// Publish with any other context sends at once, as usual. A backend
+// Publish with any other context, or on another Bus, sends at once, as
+// usual. A backend
 // without transactions fails Subscribe with an error wrapping
 // ErrUnsupported; see the backend's documentation for when exactly-once
 // holds (on Kafka: input and outputs in the same cluster, consumers of the
@@ -36,8 +37,10 @@ func Transactional() SubscribeOption {
 // handler run that has returned.
 var errRunEnded = errors.New("the transactional handler run this context belongs to has ended")
 
-// runOutputs collects what one transactional handler run publishes.
+// runOutputs collects what one transactional handler run publishes on its
+// subscription's bus.
 type runOutputs struct {
+	bus     *Bus
 	mu      sync.Mutex
 	ended   bool
 	outputs []driver.Output
@@ -45,15 +48,20 @@ type runOutputs struct {
 
 type runOutputsKey struct{}
 
-// withRunOutputs returns ctx with a fresh output buffer for one handler run.
-func withRunOutputs(ctx context.Context) (context.Context, *runOutputs) {
-	o := new(runOutputs)
+// withRunOutputs returns ctx with a fresh output buffer for one handler
+// run on b.
+func withRunOutputs(ctx context.Context, b *Bus) (context.Context, *runOutputs) {
+	o := &runOutputs{bus: b}
 	return context.WithValue(ctx, runOutputsKey{}, o), o
 }
 
-func runOutputsOf(ctx context.Context) *runOutputs {
-	o, _ := ctx.Value(runOutputsKey{}).(*runOutputs)
-	return o
+// runOutputsOf returns the buffer of the transactional handler run ctx
+// belongs to, if it runs on b: a Publish on another bus sends at once.
+func runOutputsOf(ctx context.Context, b *Bus) *runOutputs {
+	if o, _ := ctx.Value(runOutputsKey{}).(*runOutputs); o != nil && o.bus == b {
+		return o
+	}
+	return nil
 }
 
 // add buffers msgs, copied: the caller may reuse them once Publish returns,

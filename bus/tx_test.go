@@ -89,6 +89,9 @@ func TestTransactionalPublishIsCommittedWithTheAck(t *testing.T) {
 	conn := newTxConn()
 	b := bus.NewBus(conn, "tx://", nil)
 	defer b.Close(context.Background())
+	otherConn := newTxConn()
+	other := bus.NewBus(otherConn, "other://", nil)
+	defer other.Close(context.Background())
 	runs := 0
 	_, err := b.Subscribe(t.Context(), "in", func(ctx context.Context, m *bus.Message) error {
 		runs++
@@ -99,6 +102,7 @@ func TestTransactionalPublishIsCommittedWithTheAck(t *testing.T) {
 		defer cancel()
 		assert.NoError(t, b.Publish(sub, "out2", &bus.Message{Payload: []byte{'b', byte('0' + runs)}}))
 		assert.NoError(t, b.Publish(context.Background(), "direct", &bus.Message{Payload: []byte("now")}))
+		assert.NoError(t, other.Publish(ctx, "elsewhere", &bus.Message{Payload: []byte("now")}))
 		if runs == 1 {
 			return errors.New("first run fails: its outputs are discarded")
 		}
@@ -122,6 +126,7 @@ func TestTransactionalPublishIsCommittedWithTheAck(t *testing.T) {
 	for _, o := range direct {
 		assert.Equal(t, "direct", o.Topic)
 	}
+	assert.Len(t, otherConn.direct(), 2, "a Publish on another bus sends at once, even with the handler's ctx")
 }
 
 func TestTransactionalPublishAfterTheRunFails(t *testing.T) {

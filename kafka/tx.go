@@ -270,36 +270,26 @@ func (t *transactor) commit(batch []txAck, offsets []kafka.TopicPartition) error
 	return nil
 }
 
-// produce adds outputs to the open transaction, runs of one topic at a
-// time.
+// produce adds outputs to the open transaction.
 func (t *transactor) produce(outputs []driver.Output) error {
-	for start := 0; start < len(outputs); {
-		end := start + 1
-		for end < len(outputs) && outputs[end].Topic == outputs[start].Topic {
-			end++
-		}
-		msgs := make([]driver.Message, 0, end-start)
-		for _, o := range outputs[start:end] {
-			msgs = append(msgs, o.Message)
-		}
-		records := newRecords(outputs[start].Topic, msgs)
+	return driver.EachTopic(outputs, func(topic string, msgs []driver.Message) error {
+		records := newRecords(topic, msgs)
 		for i := range records {
 			records[i].Opaque = nil // no delivery reports to match
 			for {
 				err := t.producer.Produce(&records[i], nil)
-				var kerr kafka.Error
 				if err == nil {
 					break
 				}
+				var kerr kafka.Error
 				if !errors.As(err, &kerr) || kerr.Code() != kafka.ErrQueueFull {
-					return fmt.Errorf("produce to %q: %w", outputs[start].Topic, wrapKafkaError(err))
+					return fmt.Errorf("produce to %q: %w", topic, wrapKafkaError(err))
 				}
 				t.producer.Flush(10) // wait for room
 			}
 		}
-		start = end
-	}
-	return nil
+		return nil
+	})
 }
 
 // retryTx repeats a transactional call as long as it fails with a

@@ -28,19 +28,11 @@ type txMember struct {
 // room in a full topic like Publish does.
 func (m *txMember) AckWith(r *driver.Receipt, outputs []driver.Output) error {
 	if len(outputs) > 0 && m.holds(r.Offset) {
-		for start := 0; start < len(outputs); {
-			end := start + 1
-			for end < len(outputs) && outputs[end].Topic == outputs[start].Topic {
-				end++
-			}
-			msgs := make([]driver.Message, 0, end-start)
-			for _, o := range outputs[start:end] {
-				msgs = append(msgs, o.Message)
-			}
-			if err := m.broker.topic(outputs[start].Topic).append(context.Background(), msgs); err != nil {
-				return err
-			}
-			start = end
+		err := driver.EachTopic(outputs, func(topic string, msgs []driver.Message) error {
+			return m.broker.topic(topic).append(context.Background(), msgs)
+		})
+		if err != nil {
+			return err
 		}
 	}
 	return m.Ack(r)

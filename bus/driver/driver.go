@@ -200,3 +200,23 @@ type TxSubscription interface {
 	Subscription
 	AckWith(r *Receipt, outputs []Output) error
 }
+
+// EachTopic calls fn, in order, for each run of consecutive outputs to one
+// topic with their messages, and stops at fn's first error.
+func EachTopic(outputs []Output, fn func(topic string, msgs []Message) error) error {
+	for start := 0; start < len(outputs); {
+		end := start + 1
+		for end < len(outputs) && outputs[end].Topic == outputs[start].Topic {
+			end++
+		}
+		msgs := make([]Message, end-start)
+		for i, o := range outputs[start:end] {
+			msgs[i] = o.Message
+		}
+		if err := fn(outputs[start].Topic, msgs); err != nil {
+			return err
+		}
+		start = end
+	}
+	return nil
+}

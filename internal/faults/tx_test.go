@@ -42,15 +42,8 @@ func buildTransform(t *testing.T) string {
 // every member is gone but one, marks the end: its output comes after
 // anything else of its key that could still become visible.
 func TestTransactionsExactlyOnceKafka(t *testing.T) {
-	url := "kafka://" + testbroker.Kafka(t) + "?create_topics=true&partitions=6"
-	binary := buildTransform(t)
-	suffix := rand.Text()[:10]
-	in, out, group := "tx-in-"+suffix, "tx-out-"+suffix, "tx-"+suffix
-	ensureTopic(t, url, in)
-	ensureTopic(t, url, out)
-
-	committed := newOutputs()
-	readOutputs(t, url, out, committed)
+	s := newTxStream(t, "tx", 6)
+	committed := s.committed
 
 	handled := map[string]*int{}
 	var handledMu sync.Mutex
@@ -59,15 +52,13 @@ func TestTransactionsExactlyOnceKafka(t *testing.T) {
 		handledMu.Lock()
 		handled[name] = count
 		handledMu.Unlock()
-		cmd := exec.Command(binary, "-url", url, "-in", in, "-out", out, "-group", group, "-name", name,
-			"-work", "2ms", "-concurrency", "8", "-fail", "0.05")
-		return startProcess(t, name, cmd, func(string) {
+		return s.start(t, name, func(string) {
 			handledMu.Lock()
 			*count++
 			handledMu.Unlock()
-		})
+		}, "-work", "2ms", "-concurrency", "8", "-fail", "0.05")
 	}
-	publishRounds(t, url, in, 0, txPerKey)
+	publishRounds(t, s.url, s.in, 0, txPerKey)
 
 	members := []*member{start("t1"), start("t2")}
 	next := 3
@@ -81,7 +72,7 @@ func TestTransactionsExactlyOnceKafka(t *testing.T) {
 	}
 	committed.waitFor(t, 4*time.Minute, txTotal)
 	require.NoError(t, members[0].terminate(t), "graceful close of %s", members[0].name)
-	publishRounds(t, url, in, txPerKey, txPerKey+1)
+	publishRounds(t, s.url, s.in, txPerKey, txPerKey+1)
 	committed.waitFor(t, 4*time.Minute, txTotal+txKeys)
 	require.NoError(t, members[1].terminate(t), "graceful close of %s", members[1].name)
 
@@ -105,33 +96,25 @@ func TestTransactionsExactlyOnceKafka(t *testing.T) {
 // and finish the stream, then lets the old one go on (SIGCONT): it must
 // not commit what it was doing. The reader sees each output once.
 func TestTransactionsFenceZombieKafka(t *testing.T) {
-	url := "kafka://" + testbroker.Kafka(t) + "?create_topics=true&partitions=1"
-	binary := buildTransform(t)
-	suffix := rand.Text()[:10]
-	in, out, group := "tx-fence-in-"+suffix, "tx-fence-out-"+suffix, "tx-fence-"+suffix
-	ensureTopic(t, url, in)
-	ensureTopic(t, url, out)
-	committed := newOutputs()
-	readOutputs(t, url, out, committed)
+	s := newTxStream(t, "tx-fence", 1)
+	committed := s.committed
 
 	const keys, perKey = 4, 10
-	publishKeys(t, url, in, keys, 0, perKey)
+	publishKeys(t, s.url, s.in, keys, 0, perKey)
 	var zombieLines sync.Mutex
 	zombieAfterCont, resumed := 0, false
-	zombie := startProcess(t, "zombie", exec.Command(binary, "-url", url, "-in", in, "-out", out, "-group", group,
-		"-name", "zombie", "-work", "300ms", "-concurrency", "2", "-fail", "0"), func(string) {
+	zombie := s.start(t, "zombie", func(string) {
 		zombieLines.Lock()
 		if resumed {
 			zombieAfterCont++
 		}
 		zombieLines.Unlock()
-	})
+	}, "-work", "300ms", "-concurrency", "2", "-fail", "0")
 	committed.waitFor(t, 2*time.Minute, 4)
 	require.NoError(t, zombie.cmd.Process.Signal(syscall.SIGSTOP))
 	t.Logf("zombie frozen with %d outputs committed", committed.len())
 
-	successor := startProcess(t, "successor", exec.Command(binary, "-url", url, "-in", in, "-out", out, "-group", group,
-		"-name", "successor", "-work", "5ms", "-concurrency", "2", "-fail", "0"), func(string) {})
+	successor := s.start(t, "successor", func(string) {}, "-work", "5ms", "-concurrency", "2", "-fail", "0")
 	committed.waitFor(t, 2*time.Minute, keys*perKey)
 
 	zombieLines.Lock()
@@ -145,7 +128,7 @@ func TestTransactionsFenceZombieKafka(t *testing.T) {
 
 	// One output partition: the end marker's output comes after anything
 	// the zombie committed.
-	publishKeys(t, url, in, keys, perKey, perKey+1)
+	publishKeys(t, s.url, s.in, keys, perKey, perKey+1)
 	committed.waitFor(t, 2*time.Minute, keys*(perKey+1))
 	require.NoError(t, successor.terminate(t))
 
@@ -154,6 +137,36 @@ func TestTransactionsFenceZombieKafka(t *testing.T) {
 	assert.Zero(t, r.missing, "outputs lost")
 	assert.Zero(t, r.duplicates, "outputs committed by the zombie after it was replaced")
 	assert.Zero(t, r.outOfOrder, "per-key order violations")
+}
+
+// txStream is a transform service's setup: an input and an output topic
+// with partitions each, a group, and a read_committed reader of the
+// outputs.
+type txStream struct {
+	url, binary, in, out, group string
+	committed                   *outputs
+}
+
+func newTxStream(t *testing.T, prefix string, partitions int) *txStream {
+	suffix := rand.Text()[:10]
+	s := &txStream{
+		url:       "kafka://" + testbroker.Kafka(t) + fmt.Sprintf("?create_topics=true&partitions=%d", partitions),
+		binary:    buildTransform(t),
+		in:        prefix + "-in-" + suffix,
+		out:       prefix + "-out-" + suffix,
+		group:     prefix + "-" + suffix,
+		committed: newOutputs(),
+	}
+	ensureTopic(t, s.url, s.in)
+	ensureTopic(t, s.url, s.out)
+	readOutputs(t, s.url, s.out, s.committed)
+	return s
+}
+
+// start starts a transform member with the extra flags.
+func (s *txStream) start(t *testing.T, name string, onLine func(string), flags ...string) *member {
+	args := append([]string{"-url", s.url, "-in", s.in, "-out", s.out, "-group", s.group, "-name", name}, flags...)
+	return startProcess(t, name, exec.Command(s.binary, args...), onLine)
 }
 
 // publishRounds publishes rounds [from, to) of the stream, each round one

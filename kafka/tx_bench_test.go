@@ -66,3 +66,49 @@ func benchTransform(b *testing.B, c benchCluster, in string, groups *atomic.Int6
 		}
 	})
 }
+
+// BenchmarkTransformLatency sends one input at a time through a
+// transform subscription, plain or Transactional, and waits for its
+// output at a reader: ns/op is the latency under no load, where each
+// transaction carries one message.
+func BenchmarkTransformLatency(b *testing.B) {
+	testbroker.Kafka(b)
+	be := realBackend(b)
+	for _, transactional := range []bool{false, true} {
+		name := "plain"
+		if transactional {
+			name = "transactional"
+		}
+		b.Run(name, func(b *testing.B) {
+			eb := be.open(b)
+			in, out := be.topic(b, 1), be.topic(b, 1)
+			outputs := make(chan struct{}, 1)
+			_, err := eb.Subscribe(b.Context(), out, func(context.Context, *bus.Message) error {
+				outputs <- struct{}{}
+				return nil
+			}, bus.Group("bench-reader-"+out))
+			require.NoError(b, err)
+			opts := []bus.SubscribeOption{bus.Group("bench-transform-" + in)}
+			if transactional {
+				opts = append(opts, bus.Transactional())
+			}
+			_, err = eb.Subscribe(b.Context(), in, func(ctx context.Context, m *bus.Message) error {
+				return eb.Publish(ctx, out, &bus.Message{Key: m.Key, Payload: m.Payload})
+			}, opts...)
+			require.NoError(b, err)
+			roundTrip := func() {
+				require.NoError(b, eb.Publish(b.Context(), in, &bus.Message{Key: "k", Payload: benchPayload}))
+				select {
+				case <-outputs:
+				case <-time.After(time.Minute):
+					b.Fatal("no output within a minute")
+				}
+			}
+			roundTrip() // partitions assigned, producers ready
+			b.ResetTimer()
+			for range b.N {
+				roundTrip()
+			}
+		})
+	}
+}

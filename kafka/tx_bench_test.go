@@ -39,7 +39,7 @@ func BenchmarkTransform(b *testing.B) {
 }
 
 func benchTransform(b *testing.B, c benchCluster, in string, groups *atomic.Int64, concurrency int, transactional bool) {
-	eb := c.backend.open(b)
+	eb := c.backend.open(b, "create_topics=true") // the fresh topics may not be in its metadata yet
 	benchConsume(b, c.consume, func(n int, first, done func()) func() {
 		out := c.backend.topic(b, 6)
 		var read atomic.Int64
@@ -80,7 +80,7 @@ func BenchmarkTransformLatency(b *testing.B) {
 			name = "transactional"
 		}
 		b.Run(name, func(b *testing.B) {
-			eb := be.open(b)
+			eb := be.open(b, "create_topics=true")
 			in, out := be.topic(b, 1), be.topic(b, 1)
 			outputs := make(chan struct{}, 1)
 			_, err := eb.Subscribe(b.Context(), out, func(context.Context, *bus.Message) error {

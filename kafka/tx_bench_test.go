@@ -42,14 +42,22 @@ func benchTransform(b *testing.B, c benchCluster, in string, groups *atomic.Int6
 	eb := c.backend.open(b, "create_topics=true") // the fresh topics may not be in its metadata yet
 	benchConsume(b, c.consume, func(n int, first, done func()) func() {
 		out := c.backend.topic(b, 6)
+		// The reader reads a probe first, so its group has its partitions
+		// before the clock starts.
 		var read atomic.Int64
+		ready := make(chan struct{})
 		reader, err := eb.Subscribe(context.Background(), out, func(context.Context, *bus.Message) error {
-			if read.Add(1) == int64(n) {
+			switch read.Add(1) {
+			case 1:
+				close(ready)
+			case int64(n) + 1:
 				done()
 			}
 			return nil
 		}, bus.Group(fmt.Sprint("bench-reader-", time.Now().UnixNano(), groups.Add(1))), bus.Concurrency(8))
 		require.NoError(b, err)
+		require.NoError(b, eb.Publish(context.Background(), out, &bus.Message{Payload: []byte("probe")}))
+		<-ready
 		opts := []bus.SubscribeOption{bus.Group(fmt.Sprint("bench-transform-", time.Now().UnixNano(), groups.Add(1))), bus.Concurrency(concurrency)}
 		if transactional {
 			opts = append(opts, bus.Transactional())

@@ -41,6 +41,11 @@ import (
 // partitions' next owner.
 const txTimeout = 10 * time.Second
 
+// maxTxAcks bounds the acks waiting for a transaction: AckWith waits for
+// room beyond it, so that one transaction stays well within txTimeout
+// however fast messages are handled.
+const maxTxAcks = 10000
+
 // txOpTimeout bounds each transactional call to the brokers.
 const txOpTimeout = 30 * time.Second
 
@@ -59,7 +64,9 @@ type transactor struct {
 	group  string
 	logger *slog.Logger
 
-	acks []txAck // acked, not committed yet; guarded by s.mu
+	acks    []txAck    // acked, not committed yet; guarded by s.mu
+	room    *sync.Cond // on s.mu: acks went below maxTxAcks, or the transactor stopped
+	stopped bool       // guarded by s.mu
 
 	producer *kafka.Producer // used by run only, after newTransactor
 	logs     sync.WaitGroup
@@ -86,6 +93,7 @@ func newTransactor(ctx context.Context, s *subscription, group string) (*transac
 		flushes: make(chan chan struct{}),
 		stop:    make(chan struct{}),
 		done:    make(chan struct{}),
+		room:    sync.NewCond(&s.mu),
 	}
 	if err := t.newProducer(ctx); err != nil {
 		return nil, err
@@ -126,6 +134,9 @@ func (t *transactor) newProducer(ctx context.Context) error {
 func (s *subscription) AckWith(r *driver.Receipt, outputs []driver.Output) error {
 	h := r.Handle.(*handle)
 	s.mu.Lock()
+	for len(s.tx.acks) >= maxTxAcks && !s.tx.stopped {
+		s.tx.room.Wait()
+	}
 	if h.p.settle(h, true) {
 		s.settledOne(h.p)
 		if !h.p.aborted {
@@ -163,7 +174,13 @@ func (t *transactor) close() {
 }
 
 func (t *transactor) run() {
-	defer close(t.done)
+	defer func() {
+		t.s.mu.Lock()
+		t.stopped = true
+		t.room.Broadcast()
+		t.s.mu.Unlock()
+		close(t.done)
+	}()
 	var flushed []chan struct{}
 	for {
 		select {
@@ -218,13 +235,16 @@ func (t *transactor) commitNext() {
 		}
 	}
 	t.acks = later
+	t.room.Broadcast()
 	s.mu.Unlock()
 	if len(batch) == 0 {
 		return
 	}
 
+	began := time.Now()
 	err := t.commit(batch, offsets)
 	if err == nil {
+		t.logger.Debug("kafka: transaction committed", "messages", len(batch), "partitions", len(offsets), "took", time.Since(began))
 		return
 	}
 	parts := make(map[*partition]bool)

@@ -3,11 +3,11 @@ package kafka_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	confluent "github.com/confluentinc/confluent-kafka-go/v2/kafka"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -23,10 +23,12 @@ import (
 func TestTransactionAbortedOutputsAreNeverVisible(t *testing.T) {
 	addr := testbroker.Kafka(t)
 	be := realBackend(t)
-	b := be.open(t)
+	b := be.open(t, "create_topics=true") // waits for the fresh topics' metadata
 	in, out := be.topic(t, 1), be.topic(t, 1)
-	small := be.topic(t, 1)
-	setTopicConfig(t, addr, small, "max.message.bytes", "1024")
+	// Set at creation: a later config change reaches the log only
+	// eventually.
+	small := fmt.Sprintf("eventbus-test-small-%d-%d", time.Now().UnixNano(), topicSeq.Add(1))
+	createRealTopic(t, addr, small, 1, "1024")
 
 	var runs atomic.Int32
 	_, err := b.Subscribe(t.Context(), in, func(ctx context.Context, m *bus.Message) error {
@@ -44,7 +46,7 @@ func TestTransactionAbortedOutputsAreNeverVisible(t *testing.T) {
 	committed, uncommitted := newCollector(10), newCollector(10)
 	_, err = b.Subscribe(t.Context(), out, committed.handle, bus.Group("committed-"+out))
 	require.NoError(t, err)
-	raw := be.open(t, "isolation=read_uncommitted")
+	raw := be.open(t, "create_topics=true", "isolation=read_uncommitted")
 	_, err = raw.Subscribe(t.Context(), out, uncommitted.handle, bus.Group("uncommitted-"+out))
 	require.NoError(t, err)
 
@@ -55,19 +57,4 @@ func TestTransactionAbortedOutputsAreNeverVisible(t *testing.T) {
 	assert.Equal(t, []string{"first run", "second run"}, []string{string(all[0].Payload), string(all[1].Payload)},
 		"the aborted output was written, then the committed one")
 	assert.Equal(t, int32(2), runs.Load(), "the message ran again after the abort")
-}
-
-func setTopicConfig(t *testing.T, servers, topic, name, value string) {
-	t.Helper()
-	admin, err := confluent.NewAdminClient(&confluent.ConfigMap{"bootstrap.servers": servers})
-	require.NoError(t, err)
-	defer admin.Close()
-	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
-	defer cancel()
-	res, err := admin.IncrementalAlterConfigs(ctx, []confluent.ConfigResource{{
-		Type: confluent.ResourceTopic, Name: topic,
-		Config: []confluent.ConfigEntry{{Name: name, Value: value, IncrementalOperation: confluent.AlterConfigOpTypeSet}},
-	}})
-	require.NoError(t, err)
-	require.Equal(t, confluent.ErrNoError, res[0].Error.Code(), "%v", res[0].Error)
 }

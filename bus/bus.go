@@ -65,7 +65,9 @@ var publishBuffers = sync.Pool{New: func() any { return new([]driver.Message) }}
 
 // Publish sends msgs to topic and returns once the backend holds all of
 // them durably. It fills an empty ID with a UUIDv7 and a zero Time with the
-// current time, in place. When some messages fail it returns a
+// current time, in place. Inside a Transactional handler, with the
+// handler's ctx, it buffers them instead, to be committed with the
+// handled message's acknowledgement. When some messages fail it returns a
 // *PublishError naming them; the others were published.
 func (b *Bus) Publish(ctx context.Context, topic string, msgs ...*Message) error {
 	if err := b.startPublish(topic); err != nil {
@@ -111,6 +113,11 @@ func (b *Bus) Publish(ctx context.Context, topic string, msgs ...*Message) error
 		*buf = append(*buf, dm)
 	}
 	send := b.tel.startSend(ctx, topic, msgs, *buf)
+	if run := runOutputsOf(ctx, b); run != nil {
+		err := b.publishInRun(ctx, run, topic, *buf)
+		send.end(err)
+		return err
+	}
 	err := b.conn.Publish(ctx, topic, *buf)
 	send.end(err)
 	if err == nil {
@@ -127,6 +134,18 @@ func (b *Bus) Publish(ctx context.Context, topic string, msgs ...*Message) error
 		return pe
 	}
 	return fmt.Errorf("eventbus: publish %d messages to %q: %w", len(msgs), topic, err)
+}
+
+// publishInRun buffers msgs in a transactional handler run, to be
+// committed with its acknowledgement. A missing topic fails here, where
+// the handler can see it, rather than at the commit.
+func (b *Bus) publishInRun(ctx context.Context, run *runOutputs, topic string, msgs []driver.Message) error {
+	if ensurer, ok := b.conn.(driver.TopicEnsurer); ok {
+		if err := ensurer.EnsureTopic(ctx, topic); err != nil {
+			return fmt.Errorf("eventbus: publish to %q: %w", topic, err)
+		}
+	}
+	return run.add(topic, msgs)
 }
 
 // checkUTF8 reports the first header name or value, or an ID, that is not

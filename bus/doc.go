@@ -30,6 +30,11 @@
 //     retry, commits, leaves the group, closes consumers, and flushes
 //     producers last.
 //
+// Transactional makes a consume-transform-produce handler exactly-once
+// where the backend has transactions (Kafka, memory): what the handler
+// publishes with its ctx is committed atomically with the ack of its
+// message (tx.go).
+//
 // Typed events go through Topic[T] with a Codec[T] (see package bus/codec).
 // Messages travel in CloudEvents binary mode (ce_* headers). Handlers see
 // messages in CloudEvents structured mode (content-type

@@ -28,7 +28,8 @@ var (
 	// ErrTopicExists reports a topic that cannot be created because it
 	// exists.
 	ErrTopicExists = driver.ErrTopicExists
-	// ErrUnsupported reports a capability the backend does not have.
+	// ErrUnsupported reports a capability the backend does not have, such
+	// as Transactional on a backend without transactions.
 	ErrUnsupported = driver.ErrUnsupported
 	// ErrPermanent marks failures that retries cannot fix; see Permanent.
 	ErrPermanent = errors.New("permanent failure")

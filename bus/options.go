@@ -28,6 +28,7 @@ type subscribeConfig struct {
 	deadLetterTopic string
 	drainTimeout    time.Duration
 	driverOptions   []any
+	transactional   bool
 }
 
 func defaultSubscribeConfig() subscribeConfig {

@@ -18,7 +18,7 @@ func (s *Subscription) run(q *keyQueue) {
 	}
 	attempt := max(m.receipt.Attempt, 1) + q.failures
 	m.Attempt = attempt
-	err := s.invoke(m)
+	outputs, err := s.invoke(m)
 	now := time.Now()
 	if err != nil {
 		q.failures++
@@ -42,7 +42,7 @@ func (s *Subscription) run(q *keyQueue) {
 	// immutable fields and the copies above are read from here on.
 	switch v.action {
 	case ack:
-		s.ackHead(q)
+		s.ackHead(q, m, outputs)
 	case retry:
 		s.tel.retried()
 		s.logger.Debug("handler failed, will retry", "id", m.ID, "key", m.Key, "attempt", attempt, "retry_in", v.delay, "err", err)
@@ -111,13 +111,15 @@ func withdrawn(m *Message) bool {
 
 // deadLetter publishes the head of q to the dead-letter topic and acks it
 // once that is durable. If the publish fails, the message stays and runs
-// again after MaxBackoff.
+// again after MaxBackoff. A transactional subscription commits the dead
+// letter with the ack instead.
 func (s *Subscription) deadLetter(q *keyQueue, m *Message, lastFailure time.Time) {
 	letter := deadLetterMessage(m, s.cfg.group, q.lastErr, q.firstFailure, lastFailure)
-	send := s.tel.startDeadLetter(m, s.deadLetterTopic, letter.Header)
-	err := s.bus.conn.Publish(s.handlerCtx, s.deadLetterTopic, []driver.Message{letter})
-	send.end(err)
-	if err != nil {
+	var outputs []driver.Output
+	if s.txSub != nil {
+		// Committed with the ack, like a handler's outputs.
+		outputs = []driver.Output{{Topic: s.deadLetterTopic, Message: letter}}
+	} else if err := s.publishDeadLetter(m, letter); err != nil {
 		delay := s.cfg.retry.MaxBackoff
 		s.logger.Error("cannot publish to the dead-letter topic: the message will run again",
 			"id", m.ID, "key", m.Key, "dead_letter_topic", s.deadLetterTopic, "retry_in", delay, "err", err)
@@ -133,13 +135,28 @@ func (s *Subscription) deadLetter(q *keyQueue, m *Message, lastFailure time.Time
 	}
 	s.logger.Warn("message dead-lettered", "id", m.ID, "key", m.Key, "attempt", m.Attempt,
 		"dead_letter_topic", s.deadLetterTopic, "err", q.lastErr)
-	s.ackHead(q)
+	s.ackHead(q, m, outputs)
 }
 
-// ackHead acks the head of q and lets the key's next message run.
-func (s *Subscription) ackHead(q *keyQueue) {
+// publishDeadLetter publishes letter, the dead letter of m, with its send
+// span.
+func (s *Subscription) publishDeadLetter(m *Message, letter driver.Message) error {
+	send := s.tel.startDeadLetter(m, s.deadLetterTopic, letter.Header)
+	err := s.bus.conn.Publish(s.handlerCtx, s.deadLetterTopic, []driver.Message{letter})
+	send.end(err)
+	return err
+}
+
+// ackHead acks head, the head of q, with the outputs of its run in a
+// transactional subscription, and lets the key's next message run.
+func (s *Subscription) ackHead(q *keyQueue, head *Message, outputs []driver.Output) {
+	if s.txSub != nil {
+		// Handed to the driver before the key's next message can run,
+		// so that outputs commit in per-key order. AckWith never waits
+		// for other messages.
+		s.settle(head, true, outputs)
+	}
 	s.mu.Lock()
-	head := q.msgs[0]
 	copy(q.msgs, q.msgs[1:])
 	q.msgs[len(q.msgs)-1] = nil
 	q.msgs = q.msgs[:len(q.msgs)-1]
@@ -152,7 +169,9 @@ func (s *Subscription) ackHead(q *keyQueue) {
 	}
 	s.mu.Unlock()
 
-	s.settle(head, true)
+	if s.txSub == nil {
+		s.settle(head, true, nil)
+	}
 	if !more {
 		keyQueues.Put(q)
 	}
@@ -169,7 +188,7 @@ func (s *Subscription) giveBack(q *keyQueue) {
 	s.mu.Unlock()
 
 	for _, m := range msgs {
-		s.settle(m, false)
+		s.settle(m, false, nil)
 	}
 	clear(msgs)
 	q.msgs = msgs[:0]
@@ -183,12 +202,18 @@ func (s *Subscription) forget(q *keyQueue) {
 	}
 }
 
-func (s *Subscription) settle(m *Message, ack bool) {
+// settle acks or gives back m. A transactional subscription acks with the
+// outputs of m's run: the driver commits them with the ack, later and
+// atomically, and redelivers m if that fails.
+func (s *Subscription) settle(m *Message, ack bool, outputs []driver.Output) {
 	s.tel.settled(m, ack)
 	var err error
-	if ack {
+	switch {
+	case ack && s.txSub != nil:
+		err = s.txSub.AckWith(&m.receipt, outputs)
+	case ack:
 		err = s.driverSub.Ack(&m.receipt)
-	} else {
+	default:
 		err = s.driverSub.Nack(&m.receipt, 0)
 	}
 	if err != nil {

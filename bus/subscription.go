@@ -22,6 +22,7 @@ type Subscription struct {
 	cfg             subscribeConfig
 	deadLetterTopic string
 	driverSub       driver.Subscription
+	txSub           driver.TxSubscription // driverSub, when Transactional
 	handler         Handler
 	logger          *slog.Logger
 	tel             *subscriptionTelemetry // spans, metrics, lag
@@ -153,7 +154,7 @@ func (b *Bus) Subscribe(ctx context.Context, topic string, h Handler, opts ...Su
 			}
 		}
 	}
-	driverSub, err := b.conn.Subscribe(ctx, topic, driver.SubscribeConfig{Group: cfg.group, Options: cfg.driverOptions})
+	driverSub, txSub, err := b.subscribe(ctx, topic, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("eventbus: subscribe to %q: %w", topic, err)
 	}
@@ -167,6 +168,7 @@ func (b *Bus) Subscribe(ctx context.Context, topic string, h Handler, opts ...Su
 		deadLetterTopic: deadLetterTopic,
 		cfg:             cfg,
 		driverSub:       driverSub,
+		txSub:           txSub,
 		handler:         h,
 		logger:          b.logger.With("topic", topic, "group", cfg.group),
 		receiving:       make(chan struct{}),
@@ -193,6 +195,25 @@ func (b *Bus) Subscribe(ctx context.Context, topic string, h Handler, opts ...Su
 	}
 	go s.receive(receiveCtx)
 	return s, nil
+}
+
+// subscribe asks the driver for a subscription, a transactional one when
+// cfg says so.
+func (b *Bus) subscribe(ctx context.Context, topic string, cfg subscribeConfig) (driver.Subscription, driver.TxSubscription, error) {
+	dcfg := driver.SubscribeConfig{Group: cfg.group, Options: cfg.driverOptions}
+	if !cfg.transactional {
+		sub, err := b.conn.Subscribe(ctx, topic, dcfg)
+		return sub, nil, err
+	}
+	if cfg.group == "" {
+		return nil, nil, errors.New("Transactional needs a Group: the position it commits belongs to the group")
+	}
+	transactor, ok := b.conn.(driver.Transactor)
+	if !ok {
+		return nil, nil, fmt.Errorf("transactional subscriptions on %s: %w", b.name, ErrUnsupported)
+	}
+	sub, err := transactor.SubscribeTx(ctx, topic, dcfg)
+	return sub, sub, err
 }
 
 // DefaultDeadLetterTopic is the dead-letter topic DeadLetter uses:
@@ -294,15 +315,23 @@ func (s *Subscription) work() {
 	}
 }
 
-func (s *Subscription) invoke(m *Message) (err error) {
+// invoke runs the handler once, in its process span. In a transactional
+// subscription it also returns what the run published, which counts only
+// if the run succeeded.
+func (s *Subscription) invoke(m *Message) (outputs []driver.Output, err error) {
 	ctx, process := s.tel.startProcess(s.handlerCtx, m)
+	if s.txSub != nil {
+		var run *runOutputs
+		ctx, run = withRunOutputs(ctx, s.bus)
+		defer func() { outputs = run.end() }()
+	}
 	defer func() {
 		if r := recover(); r != nil {
 			err = newPanicError(r)
 		}
 		process.end(err)
 	}()
-	return s.handler(ctx, m)
+	return nil, s.handler(ctx, m)
 }
 
 // Close shuts the subscription down, duplicating nothing it can finish: it

@@ -20,15 +20,17 @@ const maxAckedMetadata = 3800
 // maxDecodedAcked bounds what metadata from elsewhere can make us hold.
 const maxDecodedAcked = 1 << 20
 
-// encodeAcked encodes the ascending offsets acked above base.
-func encodeAcked(base int64, acked []int64) string {
+// encodeAcked encodes the ascending offsets acked above base, and returns
+// how many of them, from the first, it encoded.
+func encodeAcked(base int64, acked []int64) (string, int) {
 	if len(acked) == 0 || base < 0 {
-		return ""
+		return "", 0
 	}
 	var buf []byte
 	limit := base64.RawURLEncoding.DecodedLen(maxAckedMetadata - len(ackedPrefix))
 	end := base
-	for i := 0; i < len(acked); {
+	i := 0
+	for i < len(acked) {
 		start := acked[i]
 		j := i + 1
 		for j < len(acked) && acked[j] == acked[j-1]+1 {
@@ -48,9 +50,9 @@ func encodeAcked(base int64, acked []int64) string {
 		i = j
 	}
 	if len(buf) == 0 {
-		return ""
+		return "", 0
 	}
-	return ackedPrefix + base64.RawURLEncoding.EncodeToString(buf)
+	return ackedPrefix + base64.RawURLEncoding.EncodeToString(buf), i
 }
 
 // decodeAcked is the inverse of encodeAcked; ok is false for metadata that

@@ -28,6 +28,7 @@ type config struct {
 	maxMessageBytes   int
 	deliveryTimeout   time.Duration
 	groupProtocol     string
+	isolation         string
 	sessionTimeout    time.Duration
 	commitInterval    time.Duration
 	revokeTimeout     time.Duration
@@ -69,6 +70,7 @@ func parseConfig(cfg driver.OpenConfig) (*config, error) {
 		maxMessageBytes:   q.Int("max_message_bytes", 4<<20, 16<<10),
 		deliveryTimeout:   q.Duration("delivery_timeout", 2*time.Minute),
 		groupProtocol:     q.Enum("group_protocol", "", "classic", "consumer"),
+		isolation:         q.Enum("isolation", "read_committed", "read_committed", "read_uncommitted"),
 		sessionTimeout:    q.Duration("session_timeout", 10*time.Second),
 		commitInterval:    q.Duration("commit_interval", time.Second),
 		revokeTimeout:     q.Duration("revoke_timeout", 10*time.Second),
@@ -222,6 +224,7 @@ func (c *config) consumerConfig(group, protocol string, ephemeral bool) *kafka.C
 		"max.partition.fetch.bytes": c.maxMessageBytes,
 		"fetch.max.bytes":           max(52428800, c.maxMessageBytes),
 		"go.events.channel.enable":  false,
+		"isolation.level":           c.isolation,
 	}
 	if protocol == "consumer" && !ephemeral {
 		// KIP-848: the broker assigns partitions and times sessions out.

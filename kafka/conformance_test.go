@@ -47,6 +47,8 @@ func runConformance(t *testing.T, be backend, mock bool, params ...string) {
 		MessageAs:      []any{new(*confluent.Message)},
 		PublishForeign: be.produceRaw,
 		NoCreateTopic:  mock,
+		// On the mock cluster too: librdkafka's mock serves transactions.
+		Transactions: true,
 	})
 }
 

@@ -15,7 +15,9 @@
 // group with cooperative-sticky assignment; it commits only the
 // contiguous run of acknowledged offsets of each partition, withdraws a
 // revoked partition's messages, and rewinds a partition to a nacked
-// message. Delivery semantics (dispatch, per-key order, retries, dead
+// message. Transactional subscriptions (bus.Transactional) commit the
+// outputs of acked messages with their offsets in Kafka transactions, one
+// transactional producer per subscription (tx.go). Delivery semantics (dispatch, per-key order, retries, dead
 // letters) live in package bus, not here.
 //
 // This is the only eventbus package that needs cgo.

@@ -156,6 +156,17 @@ func (s *subscription) rebalance(c *kafka.Consumer, ev kafka.Event) error {
 // start at their commit, and those offsets are handled again.
 func (s *subscription) resumeFromCommits(tps []kafka.TopicPartition) {
 	committed, err := s.consumer.Committed(tps, int(commitsTimeout.Milliseconds()))
+	for err != nil && s.tx != nil {
+		// Without the acked offsets a transactional subscription would
+		// commit their outputs a second time: wait for them.
+		s.logger.Warn("kafka: cannot read the group's commits; trying again", "partitions", ids(tps), "err", err)
+		select {
+		case <-time.After(time.Second):
+		case <-s.stop:
+			return
+		}
+		committed, err = s.consumer.Committed(tps, int(commitsTimeout.Milliseconds()))
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err != nil && !s.stopping {
@@ -209,6 +220,10 @@ func (s *subscription) revoke(tps []kafka.TopicPartition, lost bool) {
 
 	if !lost && !closing {
 		s.awaitSettled(revoked, tps)
+	}
+	if s.tx != nil {
+		s.revokeTx(revoked, tps, lost)
+		return
 	}
 
 	s.mu.Lock()
@@ -274,7 +289,7 @@ func (s *subscription) toCommit(p *partition) (kafka.TopicPartition, bool) {
 	if s.ephemeral || p.store < 0 {
 		return kafka.TopicPartition{}, false
 	}
-	metadata := p.commitMetadata()
+	metadata, _ := p.commitMetadata()
 	if p.store == p.stored && metadata == p.storedMetadata {
 		return kafka.TopicPartition{}, false
 	}

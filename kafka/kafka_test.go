@@ -102,8 +102,14 @@ func realBackend(t testing.TB) backend {
 	}}
 }
 
-func createRealTopic(t testing.TB, servers, name string, partitions int) {
+// createRealTopic creates a topic on the real broker; maxMessageBytes, when
+// given, is its max.message.bytes (4 MiB otherwise).
+func createRealTopic(t testing.TB, servers, name string, partitions int, maxMessageBytes ...string) {
 	t.Helper()
+	limit := "4194304"
+	if len(maxMessageBytes) > 0 {
+		limit = maxMessageBytes[0]
+	}
 	admin, err := confluent.NewAdminClient(&confluent.ConfigMap{"bootstrap.servers": servers})
 	require.NoError(t, err)
 	defer admin.Close()
@@ -111,7 +117,7 @@ func createRealTopic(t testing.TB, servers, name string, partitions int) {
 	defer cancel()
 	res, err := admin.CreateTopics(ctx, []confluent.TopicSpecification{{
 		Topic: name, NumPartitions: partitions, ReplicationFactor: 1,
-		Config: map[string]string{"max.message.bytes": "4194304"},
+		Config: map[string]string{"max.message.bytes": limit},
 	}}, confluent.SetAdminOperationTimeout(20*time.Second))
 	require.NoError(t, err)
 	require.Equal(t, confluent.ErrNoError, res[0].Error.Code(), "create topic %s: %v", name, res[0].Error)

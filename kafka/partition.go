@@ -1,6 +1,7 @@
 package kafka
 
 import (
+	"math"
 	"slices"
 	"sort"
 )
@@ -39,6 +40,13 @@ type partition struct {
 
 	paused  bool // by poll, for backpressure, or while loading
 	loading bool // the previous owner's acked offsets are being read
+
+	// Transactional subscriptions (tx.go): a partition whose transaction
+	// aborted is replaced by a new one that restarts at the commit.
+	aborted    bool          // its acks' outputs are discarded, not committed
+	idle       chan struct{} // when set, closed once revoked and all settled
+	restarting bool          // to seek to seekTo once loaded; polled messages are dropped
+	seekTo     int64
 }
 
 // pendingOffset is a polled offset not yet part of the committed prefix.
@@ -144,8 +152,9 @@ func (p *partition) advance() {
 }
 
 // commitMetadata lists the offsets acked beyond store, this owner's and
-// those it skips, for the next owner.
-func (p *partition) commitMetadata() string {
+// those it skips, for the next owner. Offsets from uncovered on did not
+// fit in it (math.MaxInt64 when all did).
+func (p *partition) commitMetadata() (metadata string, uncovered int64) {
 	var acked []int64
 	for _, po := range p.pending {
 		if po.acked {
@@ -153,5 +162,9 @@ func (p *partition) commitMetadata() string {
 		}
 	}
 	acked = append(acked, p.skip...)
-	return encodeAcked(p.store, acked)
+	metadata, n := encodeAcked(p.store, acked)
+	if n < len(acked) {
+		return metadata, acked[n]
+	}
+	return metadata, math.MaxInt64
 }

@@ -77,7 +77,7 @@ func (s *subscription) accept(m *kafka.Message) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	p := s.parts[m.TopicPartition.Partition]
-	if s.stopping || p == nil || offset < p.next || !p.poll(offset) {
+	if s.stopping || p == nil || p.restarting || offset < p.next || !p.poll(offset) {
 		return
 	}
 	s.queue = append(s.queue, polled{msg: m, p: p})
@@ -87,25 +87,37 @@ func (s *subscription) accept(m *kafka.Message) {
 // maintain stores what was acked for librdkafka's next commit, and pauses
 // partitions while the queue is full and resumes them once it has drained.
 func (s *subscription) maintain() {
-	var store, pause, resume []kafka.TopicPartition
+	var store, pause, seek, resume []kafka.TopicPartition
 	s.mu.Lock()
 	// Pausing discards what librdkafka prefetched, so it is the last
 	// resort, for a queue that grew past twice its limit one rebalance
 	// poll at a time.
 	full, low := len(s.queue) >= 2*s.limit, len(s.queue) <= s.limit
 	for _, p := range s.parts {
-		if tp, ok := s.toCommit(p); ok {
-			store = append(store, tp)
+		if s.tx == nil { // tx.go commits in transactions
+			if tp, ok := s.toCommit(p); ok {
+				store = append(store, tp)
+			}
 		}
 		tp := kafka.TopicPartition{Topic: &s.topic, Partition: p.id}
 		switch {
-		case full && !p.paused:
+		case (full || p.restarting) && !p.paused:
 			pause, p.paused = append(pause, tp), true
+		case p.restarting && !p.loading:
+			// An aborted transaction's partition (tx.go), paused and
+			// loaded: back to the group's commit, resumed next time.
+			tp.Offset = kafka.Offset(p.seekTo)
+			seek, p.restarting = append(seek, tp), false
 		case low && p.paused && !p.loading:
 			resume, p.paused = append(resume, tp), false
 		}
 	}
 	s.mu.Unlock()
+	if len(seek) > 0 {
+		if _, err := s.consumer.SeekPartitions(seek); err != nil {
+			s.logger.Warn("kafka: seek", "partitions", ids(seek), "err", err)
+		}
+	}
 	if len(store) > 0 {
 		if _, err := s.consumer.StoreOffsets(store); err != nil {
 			s.logger.Debug("kafka: store offsets", "partitions", ids(store), "err", err)
@@ -130,6 +142,9 @@ func (s *subscription) close() {
 	s.maintain()
 	if err := s.consumer.Close(); err != nil {
 		s.logger.Warn("kafka: close consumer", "err", err)
+	}
+	if s.tx != nil {
+		s.tx.close()
 	}
 	s.mu.Lock()
 	for _, p := range s.parts {

@@ -42,6 +42,8 @@ type subscription struct {
 	logs    sync.WaitGroup
 
 	stopOnce sync.Once
+
+	tx *transactor // commits acks with their outputs, for SubscribeTx only
 }
 
 // polled is a message waiting in queue: polled, or nacked and due again.
@@ -54,6 +56,11 @@ type polled struct {
 // one it assigns itself every partition at its end offset and commits
 // nothing.
 func (c *conn) Subscribe(ctx context.Context, topic string, cfg driver.SubscribeConfig) (driver.Subscription, error) {
+	return c.subscribe(ctx, topic, cfg, false)
+}
+
+// subscribe makes a subscription, transactional (see tx.go) or not.
+func (c *conn) subscribe(ctx context.Context, topic string, cfg driver.SubscribeConfig, transactional bool) (*subscription, error) {
 	if c.closed.Load() {
 		return nil, driver.ErrClosed
 	}
@@ -71,7 +78,12 @@ func (c *conn) Subscribe(ctx context.Context, topic string, cfg driver.Subscribe
 	if !ephemeral {
 		protocol = c.chooseGroupProtocol(ctx)
 	}
-	consumer, err := kafka.NewConsumer(c.cfg.consumerConfig(group, protocol, ephemeral))
+	consumerConfig := c.cfg.consumerConfig(group, protocol, ephemeral)
+	if transactional {
+		// Offsets are committed only in transactions.
+		(*consumerConfig)["enable.auto.commit"] = false
+	}
+	consumer, err := kafka.NewConsumer(consumerConfig)
 	if err != nil {
 		return nil, fmt.Errorf("kafka: subscribe to %q: new consumer: %w", topic, err)
 	}
@@ -90,6 +102,13 @@ func (c *conn) Subscribe(ctx context.Context, topic string, cfg driver.Subscribe
 		done:      make(chan struct{}),
 	}
 	s.logs.Go(func() { forwardLogs(s.logger, consumer.Logs()) })
+	if transactional {
+		if s.tx, err = newTransactor(ctx, s, group); err != nil {
+			_ = consumer.Close()
+			s.logs.Wait()
+			return nil, fmt.Errorf("kafka: subscribe to %q: %w", topic, err)
+		}
+	}
 	if ephemeral {
 		err = s.assignAtEnd(ctx)
 	} else {
@@ -97,6 +116,9 @@ func (c *conn) Subscribe(ctx context.Context, topic string, cfg driver.Subscribe
 	}
 	if err != nil {
 		_ = consumer.Close()
+		if s.tx != nil {
+			s.tx.close()
+		}
 		s.logs.Wait()
 		return nil, fmt.Errorf("kafka: subscribe to %q: %w", topic, err)
 	}
@@ -175,6 +197,9 @@ func messageOf(m *kafka.Message) driver.Message {
 // partition's acked prefix, which poll stores for commit, or toward the
 // acked offsets beyond it, which the commit's metadata carries.
 func (s *subscription) Ack(r *driver.Receipt) error {
+	if s.tx != nil {
+		return s.AckWith(r, nil)
+	}
 	h := r.Handle.(*handle)
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -227,6 +252,10 @@ func (s *subscription) settledOne(p *partition) {
 		select {
 		case s.settled <- struct{}{}:
 		default:
+		}
+		if p.idle != nil {
+			close(p.idle)
+			p.idle = nil
 		}
 	}
 }

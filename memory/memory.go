@@ -7,6 +7,9 @@
 // what tests and examples run on, and the reference for how a backend
 // behaves.
 //
+// Transactional subscriptions (bus.Transactional) append a handler run's
+// outputs and ack its message in one call.
+//
 // Every bus.Open("mem://") makes a new broker of its own. To share one broker
 // between several buses, as separate processes share Kafka, make a Broker
 // and open buses on it with Broker.Open.

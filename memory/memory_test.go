@@ -20,5 +20,6 @@ func TestConformance(t *testing.T) {
 		PublishForeign: func(t *testing.T, topic, key string, payload []byte, header map[string]string) {
 			require.NoError(t, broker.PublishDriver(t.Context(), topic, driver.Message{Key: key, Payload: payload, Header: header}))
 		},
+		Transactions: true,
 	})
 }

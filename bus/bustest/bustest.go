@@ -64,6 +64,9 @@ type Harness struct {
 	// Bus.CreateTopic, for a test backend that cannot (librdkafka's mock
 	// cluster creates topics only through metadata requests).
 	NoCreateTopic bool
+	// Transactions tells that the backend serves bus.Transactional; when
+	// false, the suite checks that it refuses them with ErrUnsupported.
+	Transactions bool
 }
 
 type suite struct {
@@ -109,6 +112,7 @@ func Run(t *testing.T, h Harness) {
 		{"RequestTimeout", s.testRequestTimeout},
 		{"LateReplyDropped", s.testLateReplyDropped},
 		{"RequesterCloseFailsPending", s.testRequesterCloseFailsPending},
+		{"Transactional", s.testTransactional},
 	}
 	if h.OpenConn != nil {
 		tests = append(tests, s.driverTests()...)

@@ -241,3 +241,54 @@ func (e MessageErrors) Error() string {
 	}
 	return fmt.Sprintf("%d of %d messages failed", failed, len(e))
 }
+
+// Output is a message a handler published inside a transactional handler
+// run, with the topic it goes to.
+type Output struct {
+	Topic   string
+	Message Message
+}
+
+// Transactor is implemented by a Conn that can commit a handler run's
+// outputs together with the acknowledgement of its message (bus.
+// Transactional). A Conn without it makes such a Subscribe fail with
+// ErrUnsupported; a Transactor that cannot serve one on this backend
+// returns an error wrapping ErrUnsupported.
+type Transactor interface {
+	SubscribeTx(ctx context.Context, topic string, cfg SubscribeConfig) (TxSubscription, error)
+}
+
+// TxSubscription is a Subscription whose acks carry outputs.
+//
+// AckWith settles a delivery as done together with outputs: the outputs
+// become visible (to readers that read only committed data) if and only if
+// the ack commits, and acks commit in the backend's order. AckWith hands
+// over and returns; it does not wait for other deliveries to be settled,
+// so a driver that commits in offset order commits later, in the
+// background. When a commit fails, the driver discards its outputs and
+// redelivers the messages whose acks did not commit. Ack is AckWith
+// without outputs.
+type TxSubscription interface {
+	Subscription
+	AckWith(r *Receipt, outputs []Output) error
+}
+
+// EachTopic calls fn, in order, for each run of consecutive outputs to one
+// topic with their messages, and stops at fn's first error.
+func EachTopic(outputs []Output, fn func(topic string, msgs []Message) error) error {
+	for start := 0; start < len(outputs); {
+		end := start + 1
+		for end < len(outputs) && outputs[end].Topic == outputs[start].Topic {
+			end++
+		}
+		msgs := make([]Message, end-start)
+		for i, o := range outputs[start:end] {
+			msgs[i] = o.Message
+		}
+		if err := fn(outputs[start].Topic, msgs); err != nil {
+			return err
+		}
+		start = end
+	}
+	return nil
+}

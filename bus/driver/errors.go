@@ -1,6 +1,9 @@
 package driver
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+)
 
 // Sentinel errors shared by bus and drivers; package bus re-exports them.
 var (
@@ -21,6 +24,8 @@ var (
 	// ErrTopicExists reports a topic that cannot be created because it
 	// exists.
 	ErrTopicExists = errors.New("eventbus: topic exists")
-	// ErrUnsupported reports a capability the backend does not have.
-	ErrUnsupported = errors.New("eventbus: not supported by this backend")
+	// ErrUnsupported reports a capability the backend does not have, such
+	// as transactional subscriptions. errors.Is(err, errors.ErrUnsupported)
+	// holds too.
+	ErrUnsupported = fmt.Errorf("eventbus: %w on this backend", errors.ErrUnsupported)
 )

@@ -109,23 +109,26 @@ func runFaults(t *testing.T, url, topic string) {
 }
 
 // buildMember builds the member program once per test binary.
-var buildOnce = sync.OnceValues(func() (string, error) {
-	dir, err := os.MkdirTemp("", "eventbus-faults-")
-	if err != nil {
-		return "", err
-	}
-	binary := filepath.Join(dir, "member")
-	out, err := exec.Command("go", "build", "-o", binary, "./member").CombinedOutput()
-	if err != nil {
-		return "", fmt.Errorf("go build ./member: %v\n%s", err, out)
-	}
-	return binary, nil
-})
+var buildOnce = sync.OnceValues(func() (string, error) { return buildProgram("member") })
 
 func buildMember(t *testing.T) string {
 	binary, err := buildOnce()
 	require.NoError(t, err)
 	return binary
+}
+
+// buildProgram builds the program in the directory name.
+func buildProgram(name string) (string, error) {
+	dir, err := os.MkdirTemp("", "eventbus-faults-")
+	if err != nil {
+		return "", err
+	}
+	binary := filepath.Join(dir, name)
+	out, err := exec.Command("go", "build", "-o", binary, "./"+name).CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("go build ./%s: %v\n%s", name, err, out)
+	}
+	return binary, nil
 }
 
 // ensureTopic makes sure topic exists before the members subscribe.
@@ -176,6 +179,12 @@ type member struct {
 
 func startMember(t *testing.T, binary string, h *handlings, url, topic, group, name string) *member {
 	cmd := exec.Command(binary, "-url", url, "-topic", topic, "-group", group, "-name", name)
+	return startProcess(t, name, cmd, h.add)
+}
+
+// startProcess starts cmd and hands each line it prints on stdout to
+// onLine; its stderr goes to the test log.
+func startProcess(t *testing.T, name string, cmd *exec.Cmd, onLine func(string)) *member {
 	stdout, err := cmd.StdoutPipe()
 	require.NoError(t, err)
 	cmd.Stderr = &prefixWriter{t: t, prefix: name + ": "}
@@ -186,7 +195,7 @@ func startMember(t *testing.T, binary string, h *handlings, url, topic, group, n
 		defer close(read)
 		scanner := bufio.NewScanner(stdout)
 		for scanner.Scan() {
-			h.add(scanner.Text())
+			onLine(scanner.Text())
 		}
 	}()
 	go func() {

@@ -85,9 +85,9 @@ func (b *Bus) Publish(ctx context.Context, topic string, msgs ...*Message) error
 					ErrMessageTooLarge, topic, i, m.ID, size, limit)
 			}
 		}
-		*buf = append(*buf, driver.Message{ID: m.ID, Key: m.Key, Payload: m.Payload, Header: m.Header, Time: m.Time})
+		*buf = append(*buf, driver.Message{ID: m.ID, Key: m.Key, Payload: m.Payload, Header: m.Header, Time: m.Time, DeliverAt: m.DeliverAt})
 	}
-	err := b.conn.Publish(ctx, topic, *buf)
+	err := b.send(ctx, topic, *buf, now)
 	if err == nil {
 		return nil
 	}

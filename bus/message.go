@@ -22,6 +22,11 @@ type Message struct {
 	Header map[string]string
 	// Time is when the event happened. Publish fills a zero Time with now.
 	Time time.Time
+	// DeliverAt, when later than now, delays the message: no handler runs
+	// it before this time (by the consumer's clock). Zero means at once.
+	// It travels in the eventbus-deliver-at header and is set on delivery
+	// of a delayed message. See the package documentation on delays.
+	DeliverAt time.Time
 
 	// Topic is the topic the message was delivered from; set on delivery.
 	Topic string

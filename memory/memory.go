@@ -157,7 +157,7 @@ func (c *conn) Subscribe(_ context.Context, topic string, cfg driver.SubscribeCo
 }
 
 func (c *conn) Capabilities() driver.Capabilities {
-	return driver.Capabilities{MaxMessageBytes: c.broker.opts.MaxMessageBytes, RedeliveryCount: true}
+	return driver.Capabilities{MaxMessageBytes: c.broker.opts.MaxMessageBytes, RedeliveryCount: true, DelayedDelivery: true}
 }
 
 // As reaches the *Broker.

@@ -129,6 +129,7 @@ func (c *conn) Publish(ctx context.Context, topic string, msgs []driver.Message)
 			Payload:    m.Payload,
 			Key:        m.Key,
 			EventTime:  m.Time,
+			DeliverAt:  m.DeliverAt,
 			Properties: make(map[string]string, len(m.Header)+5),
 		}
 		driver.EncodeHeaders(m, func(k, v string) { pm.Properties[k] = v })
@@ -158,7 +159,7 @@ func (c *conn) Publish(ctx context.Context, topic string, msgs []driver.Message)
 // Capabilities reports the configured message size limit; Attempt counts
 // the broker's redelivery count.
 func (c *conn) Capabilities() driver.Capabilities {
-	return driver.Capabilities{MaxMessageBytes: c.cfg.maxMessageBytes, RedeliveryCount: true}
+	return driver.Capabilities{MaxMessageBytes: c.cfg.maxMessageBytes, RedeliveryCount: true, DelayedDelivery: true}
 }
 
 // As sets a *pulsar.Client target to the connection's client.

@@ -1,0 +1,167 @@
+package bus
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/eventbus-go/eventbus/bus/driver"
+)
+
+// Delayed delivery.
+//
+// A message whose DeliverAt is later than now reaches no handler before
+// then, by the consumer's clock: a subscription holds a delivery that comes
+// early (see holdUntilDue), whatever the backend did. How the message waits
+// until then depends on the backend:
+//   - memory and Pulsar (Shared and Key_Shared subscriptions) hold it in the
+//     broker; the subscription's own hold covers the rest, such as
+//     Pulsar's early delivery by up to its tick time, or Exclusive and
+//     Failover subscriptions, which Pulsar does not delay;
+//   - on a backend without delays of its own (Kafka), Publish writes it to
+//     DelayTopic(topic), and every Subscribe to topic also runs a forwarder
+//     in the group DelayForwarderGroup(topic): it holds each message until
+//     it is due, publishes it to topic, and acks it only once that publish
+//     is durable. The forwarder group spans every subscriber of the topic,
+//     whatever its group, so each message is forwarded once, the work is
+//     shared and it fails over like any group.
+//
+// A delayed message joins its key's order when it becomes due: it is not
+// held behind, and does not hold back, messages of its key published
+// before it is due.
+
+// maxDelayedHeld bounds the delayed messages one forwarder holds in memory.
+// Beyond it, fetching from the delay topic waits for the earliest held
+// message to become due.
+const maxDelayedHeld = 4096
+
+// DelayTopic is the topic where Publish puts delayed messages for topic on
+// a backend that cannot delay them itself: "<topic>.delay".
+func DelayTopic(topic string) string { return topic + ".delay" }
+
+// DelayForwarderGroup is the consumer group of the forwarders of
+// DelayTopic(topic): "eventbus-delay.<topic>".
+func DelayForwarderGroup(topic string) string { return "eventbus-delay." + topic }
+
+// send publishes msgs to topic, the ones due later than now to its delay
+// topic when the backend cannot delay them itself.
+func (b *Bus) send(ctx context.Context, topic string, msgs []driver.Message, now time.Time) error {
+	delayed := 0
+	if !b.caps.DelayedDelivery {
+		for i := range msgs {
+			if msgs[i].DeliverAt.After(now) {
+				delayed++
+			}
+		}
+	}
+	switch delayed {
+	case 0:
+		return b.conn.Publish(ctx, topic, msgs)
+	case len(msgs):
+		return b.conn.Publish(ctx, DelayTopic(topic), msgs)
+	}
+	due := make([]driver.Message, 0, len(msgs)-delayed)
+	later := make([]driver.Message, 0, delayed)
+	for i := range msgs {
+		if msgs[i].DeliverAt.After(now) {
+			later = append(later, msgs[i])
+		} else {
+			due = append(due, msgs[i])
+		}
+	}
+	dueErrs := perMessage(b.conn.Publish(ctx, topic, due), len(due))
+	laterErrs := perMessage(b.conn.Publish(ctx, DelayTopic(topic), later), len(later))
+	if dueErrs == nil && laterErrs == nil {
+		return nil
+	}
+	errs := make(driver.MessageErrors, len(msgs))
+	d, l := 0, 0
+	for i := range msgs {
+		if msgs[i].DeliverAt.After(now) {
+			if laterErrs != nil {
+				errs[i] = laterErrs[l]
+			}
+			l++
+		} else {
+			if dueErrs != nil {
+				errs[i] = dueErrs[d]
+			}
+			d++
+		}
+	}
+	return errs
+}
+
+// perMessage spreads the result of publishing n messages over each of
+// them; nil when all succeeded.
+func perMessage(err error, n int) driver.MessageErrors {
+	if err == nil {
+		return nil
+	}
+	var each driver.MessageErrors
+	if errors.As(err, &each) && len(each) == n {
+		return each
+	}
+	each = make(driver.MessageErrors, n)
+	for i := range each {
+		each[i] = err
+	}
+	return each
+}
+
+// holdUntilDue keeps the head m of q from running before its DeliverAt,
+// and reports whether it did: q then waits, like a retry, until m is due.
+// At shutdown m is given back instead.
+func (s *Subscription) holdUntilDue(q *keyQueue, m *Message) bool {
+	wait := time.Until(m.DeliverAt)
+	if wait <= 0 {
+		return false
+	}
+	s.mu.Lock()
+	stopping := s.stopping
+	if !stopping {
+		s.waitToRun(q, m, wait)
+	}
+	s.mu.Unlock()
+	if stopping {
+		s.giveBack(q)
+	}
+	return true
+}
+
+// deferRun is asked before the head m of q runs; it reports whether m
+// must not run now because it is parked behind its key's retry stage or
+// is not due yet. It has then taken care of m.
+func (s *Subscription) deferRun(q *keyQueue, m *Message) bool {
+	return s.parkBehind(q, m) || s.holdUntilDue(q, m)
+}
+
+// startDelayForwarder subscribes the forwarder of topic's delay topic, on a
+// backend without delays of its own. It returns nil when the delay topic
+// does not exist and the backend does not create topics (nothing can have
+// been published to it), or when the backend cannot tell (it is no
+// driver.TopicEnsurer).
+func (b *Bus) startDelayForwarder(ctx context.Context, topic string) (*Subscription, error) {
+	delayTopic := DelayTopic(topic)
+	ensurer, ok := b.conn.(driver.TopicEnsurer)
+	if !ok {
+		return nil, nil
+	}
+	if err := ensurer.EnsureTopic(ctx, delayTopic); err != nil {
+		if errors.Is(err, ErrTopicNotFound) {
+			b.logger.Debug("no delay topic: delayed messages to this topic are not forwarded", "topic", topic, "delay_topic", delayTopic)
+			return nil, nil
+		}
+		return nil, err
+	}
+	forward := func(ctx context.Context, m *Message) error {
+		return b.conn.Publish(ctx, topic, []driver.Message{{
+			ID: m.ID, Key: m.Key, Payload: m.Payload, Header: m.Header, Time: m.Time, DeliverAt: m.DeliverAt,
+		}})
+	}
+	return b.Subscribe(ctx, delayTopic, forward,
+		Group(DelayForwarderGroup(topic)),
+		Concurrency(4),
+		MaxInFlight(maxDelayedHeld),
+		companionOf(companion{origin: topic, unordered: true}))
+}

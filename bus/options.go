@@ -28,6 +28,8 @@ type subscribeConfig struct {
 	deadLetterTopic string
 	drainTimeout    time.Duration
 	driverOptions   []any
+	retryDelays     []time.Duration // see RetryStages
+	companion       companion
 }
 
 func defaultSubscribeConfig() subscribeConfig {

@@ -16,6 +16,9 @@ func (s *Subscription) run(q *keyQueue) {
 		s.giveBack(q)
 		return
 	}
+	if s.deferRun(q, m) {
+		return
+	}
 	attempt := max(m.receipt.Attempt, 1) + q.failures
 	m.Attempt = attempt
 	err := s.invoke(m)
@@ -32,7 +35,7 @@ func (s *Subscription) run(q *keyQueue) {
 	// Decided under mu, so that shutdown finds a queue that is about to
 	// wait in backoff.
 	v := decide(runResult{err: err, failures: q.failures, firstFailure: q.firstFailure, now: now,
-		stopping: s.stopping, withdrawn: withdrawn(m)}, s.cfg.retry, s.deadLetterTopic != "")
+		stopping: s.stopping, withdrawn: withdrawn(m), stageLeft: s.stageLeft()}, s.cfg.retry, s.deadLetterTopic != "")
 	if v.action == retry || v.action == hold {
 		s.waitToRun(q, m, v.delay)
 	}
@@ -50,6 +53,8 @@ func (s *Subscription) run(q *keyQueue) {
 			"id", m.ID, "key", m.Key, "attempt", attempt, "retry_in", v.delay, "err", err)
 	case deadLetter:
 		s.deadLetter(q, m, now)
+	case park:
+		s.park(q, m, now)
 	case giveBack:
 		s.giveBack(q)
 	}
@@ -149,6 +154,7 @@ func (s *Subscription) ackHead(q *keyQueue) {
 	}
 	s.mu.Unlock()
 
+	s.finished(head)
 	s.settle(head, true)
 	if !more {
 		keyQueues.Put(q)

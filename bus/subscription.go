@@ -43,6 +43,8 @@ type Subscription struct {
 	workers   sync.WaitGroup
 	quit      chan struct{} // closed when workers should return
 
+	companions []*Subscription // retry stages and delay forwarder; see startCompanions
+
 	closeOnce sync.Once
 	done      chan struct{}
 	closeErr  error
@@ -133,6 +135,9 @@ func (b *Bus) Subscribe(ctx context.Context, topic string, h Handler, opts ...Su
 			return nil, fmt.Errorf("eventbus: subscribe to %q: %w", topic, err)
 		}
 	}
+	if err := cfg.checkRetryStages(); err != nil {
+		return nil, fmt.Errorf("eventbus: subscribe to %q: %w", topic, err)
+	}
 	if cfg.maxInFlight == 0 {
 		cfg.maxInFlight = max(256, 16*cfg.concurrency)
 	}
@@ -145,7 +150,7 @@ func (b *Bus) Subscribe(ctx context.Context, topic string, h Handler, opts ...Su
 
 	deadLetterTopic := ""
 	if cfg.deadLetter {
-		deadLetterTopic = cmp.Or(cfg.deadLetterTopic, DefaultDeadLetterTopic(topic, cfg.group))
+		deadLetterTopic = cmp.Or(cfg.companion.deadLetterTopic, cfg.deadLetterTopic, DefaultDeadLetterTopic(topic, cfg.group))
 		if ensurer, ok := b.conn.(driver.TopicEnsurer); ok {
 			if err := ensurer.EnsureTopic(ctx, deadLetterTopic); err != nil {
 				return nil, fmt.Errorf("eventbus: subscribe to %q: dead-letter topic %q: %w", topic, deadLetterTopic, err)
@@ -156,6 +161,7 @@ func (b *Bus) Subscribe(ctx context.Context, topic string, h Handler, opts ...Su
 	if err != nil {
 		return nil, fmt.Errorf("eventbus: subscribe to %q: %w", topic, err)
 	}
+	unwrapped := h
 	for i := len(cfg.middleware) - 1; i >= 0; i-- {
 		h = cfg.middleware[i](h)
 	}
@@ -188,6 +194,10 @@ func (b *Bus) Subscribe(ctx context.Context, topic string, h Handler, opts ...Su
 		s.workers.Go(s.work)
 	}
 	go s.receive(receiveCtx)
+	if err := s.startCompanions(ctx, unwrapped, opts); err != nil {
+		_ = s.Close(context.WithoutCancel(ctx))
+		return nil, fmt.Errorf("eventbus: subscribe to %q: %w", topic, err)
+	}
 	return s, nil
 }
 
@@ -247,27 +257,32 @@ func (s *Subscription) receive(ctx context.Context) {
 
 func (s *Subscription) enqueue(d *driver.Delivery) {
 	m := &Message{
-		ID:      d.ID,
-		Key:     d.Key,
-		Payload: d.Payload,
-		Header:  d.Header,
-		Time:    d.Time,
-		Topic:   s.topic,
-		Group:   s.cfg.group,
-		Attempt: max(d.Attempt, 1),
-		receipt: d.Receipt,
+		ID:        d.ID,
+		Key:       d.Key,
+		Payload:   d.Payload,
+		Header:    d.Header,
+		Time:      d.Time,
+		DeliverAt: d.DeliverAt,
+		Topic:     s.originTopic(),
+		Group:     s.cfg.group,
+		Attempt:   max(d.Attempt, 1),
+		receipt:   d.Receipt,
+	}
+	key := m.Key
+	if s.cfg.companion.unordered {
+		key = ""
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var q *keyQueue
-	if m.Key != "" {
-		q = s.keys[m.Key]
+	if key != "" {
+		q = s.keys[key]
 	}
 	if q == nil {
 		q = keyQueues.Get().(*keyQueue)
-		q.key = m.Key
-		if m.Key != "" {
-			s.keys[m.Key] = q
+		q.key = key
+		if key != "" {
+			s.keys[key] = q
 		}
 	}
 	q.msgs = append(q.msgs, m)
@@ -378,6 +393,9 @@ func (s *Subscription) shutdown(ctx context.Context) {
 		errs = append(errs, err)
 	}
 	s.cancelHandlers()
+	if err := s.closeCompanions(ctx); err != nil {
+		errs = append(errs, err)
+	}
 	s.bus.removeSubscription(s)
 	if err := errors.Join(errs...); err != nil {
 		s.closeErr = fmt.Errorf("eventbus: close subscription to %q: %w", s.topic, err)

@@ -77,6 +77,7 @@ func Run(t *testing.T, h Harness) {
 		{"ShutdownWaitsForHandlers", s.testShutdownWaits},
 		{"ShutdownDeadlineCancelsHandlers", s.testShutdownDeadline},
 		{"BadInput", s.testBadInput},
+		{"DelaysAndRetryStages", s.testDelaysAndRetryStages},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -103,7 +103,9 @@ func (s *suite) testDelayedDoesNotHoldKey(t *testing.T) {
 	topic := s.topic(t)
 	r := newRecorder()
 	s.subscribe(t, b, topic, r.handler, group())
-	later := &bus.Message{Key: "k", Payload: []byte("later"), DeliverAt: time.Now().Add(time.Second)}
+	// Longer than Pulsar's delivery tick (1 s), by which Pulsar hands a
+	// delayed message out early, to be held by the subscription.
+	later := &bus.Message{Key: "k", Payload: []byte("later"), DeliverAt: time.Now().Add(2500 * time.Millisecond)}
 	next := &bus.Message{Key: "k", Payload: []byte("next")}
 	s.publish(t, b, topic, later, next)
 	r.waitDistinct(t, s.Timeout, 2)

@@ -22,6 +22,7 @@ func (s *suite) testDelaysAndRetryStages(t *testing.T) {
 	}{
 		{"DelayedDeliveryIsNeverEarly", s.testDelayedDelivery},
 		{"DelayedMessageDoesNotHoldBackItsKey", s.testDelayedDoesNotHoldKey},
+		{"DelayedDeliverySurvivesRestart", s.testDelayedRestart},
 		{"RetryStagesKeepPerKeyOrder", s.testRetryStagesOrder},
 		{"RetryStagesAccumulateFailureHeaders", s.testRetryStageHeaders},
 		{"RetryStagesSurviveRestart", s.testRetryStagesRestart},
@@ -112,6 +113,51 @@ func (s *suite) testDelayedDoesNotHoldKey(t *testing.T) {
 	got, _ := r.snapshot()
 	assert.Equal(t, []string{next.ID, later.ID}, ids(got)[:2],
 		"a delayed message joins its key's order when it is due, after the key's messages already due")
+}
+
+// testDelayedRestart closes the only member while delayed messages wait
+// and checks that a new member gets each of them once, not early.
+func (s *suite) testDelayedRestart(t *testing.T) {
+	topic := s.topic(t)
+	groupName := uniqueName("group")
+	var (
+		mu    sync.Mutex
+		early []string
+	)
+	r := newRecorder()
+	handler := func(ctx context.Context, m *bus.Message) error {
+		if time.Now().Before(m.DeliverAt) {
+			mu.Lock()
+			early = append(early, m.ID)
+			mu.Unlock()
+		}
+		r.record(m)
+		return nil
+	}
+	b1 := s.Open(t)
+	sub1, err := b1.Subscribe(t.Context(), topic, handler, bus.Group(groupName), bus.Concurrency(4))
+	require.NoError(t, err)
+	msgs := numbered("delayed", 20, 4)
+	due := time.Now().Add(2 * time.Second)
+	for _, m := range msgs {
+		m.DeliverAt = due
+	}
+	s.publish(t, b1, topic, msgs...)
+	ctx, cancel := context.WithTimeout(context.Background(), s.Timeout)
+	defer cancel()
+	require.NoError(t, sub1.Close(ctx))
+	require.NoError(t, b1.Close(ctx))
+
+	b2 := s.open(t)
+	s.subscribe(t, b2, topic, handler, bus.Group(groupName), bus.Concurrency(4))
+	r.waitDistinct(t, s.Timeout, len(msgs))
+	_, runs := r.snapshot()
+	for _, m := range msgs {
+		assert.Equal(t, 1, runs[m.ID], "runs of %s", m.ID)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	assert.Empty(t, early, "messages that ran before their DeliverAt")
 }
 
 // failsRun decides from the message and its run whether the run fails, so

@@ -30,6 +30,10 @@
 //     retry, commits, leaves the group, closes consumers, and flushes
 //     producers last.
 //
+// Message.DeliverAt delays a message (see delay.go for how each backend
+// holds it), and RetryStages parks failing messages in delayed retry stage
+// topics instead of holding their key (see retrystage.go).
+//
 // Typed events go through Topic[T] with a Codec[T] (see package bus/codec).
 // Messages travel in CloudEvents binary mode (ce_* headers).
 package bus

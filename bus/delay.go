@@ -110,23 +110,69 @@ func perMessage(err error, n int) driver.MessageErrors {
 }
 
 // holdUntilDue keeps the head m of q from running before its DeliverAt,
-// and reports whether it did: q then waits, like a retry, until m is due.
-// At shutdown m is given back instead.
+// and reports whether it did; at shutdown m is given back instead.
+//
+// A message that came early (Pulsar hands delayed messages out up to its
+// tick early, and not delayed at all on Exclusive and Failover
+// subscriptions) waits in a queue of its own, holding back nothing, and
+// joins its key's queue once due, as the backend would have delivered it.
+// In a retry stage it waits at the head of its key's queue instead: the
+// key's later parked messages are due no earlier and must run after it.
 func (s *Subscription) holdUntilDue(q *keyQueue, m *Message) bool {
 	wait := time.Until(m.DeliverAt)
 	if wait <= 0 {
+		if q.key == "" && m.Key != "" && !s.cfg.companion.unordered {
+			s.rejoin(q, m)
+			return true
+		}
 		return false
 	}
 	s.mu.Lock()
-	stopping := s.stopping
-	if !stopping {
-		s.waitToRun(q, m, wait)
-	}
-	s.mu.Unlock()
-	if stopping {
+	if s.stopping {
+		s.mu.Unlock()
 		s.giveBack(q)
+		return true
+	}
+	var emptied *keyQueue
+	if q.key != "" && s.cfg.companion.stage == 0 {
+		emptied = s.detachHead(q)
+		own := keyQueues.Get().(*keyQueue)
+		own.msgs = append(own.msgs, m)
+		q = own
+	}
+	s.waitToRun(q, m, wait)
+	s.mu.Unlock()
+	if emptied != nil {
+		keyQueues.Put(emptied)
 	}
 	return true
+}
+
+// detachHead takes the head out of q and lets the key's next message run.
+// It returns q when that left it empty, for the caller to recycle once
+// s.mu is released. s.mu is held.
+func (s *Subscription) detachHead(q *keyQueue) (emptied *keyQueue) {
+	copy(q.msgs, q.msgs[1:])
+	q.msgs[len(q.msgs)-1] = nil
+	q.msgs = q.msgs[:len(q.msgs)-1]
+	q.failures, q.firstFailure, q.lastErr = 0, time.Time{}, nil
+	if len(q.msgs) > 0 {
+		s.ready <- q
+		return nil
+	}
+	s.forget(q)
+	return q
+}
+
+// rejoin moves m, due now, from the queue of its own it waited in to its
+// key's queue.
+func (s *Subscription) rejoin(own *keyQueue, m *Message) {
+	s.mu.Lock()
+	s.queue(m)
+	s.mu.Unlock()
+	clear(own.msgs)
+	own.msgs = own.msgs[:0]
+	keyQueues.Put(own)
 }
 
 // deferRun is asked before the head m of q runs; it reports whether m

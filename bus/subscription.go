@@ -268,12 +268,18 @@ func (s *Subscription) enqueue(d *driver.Delivery) {
 		Attempt:   max(d.Attempt, 1),
 		receipt:   d.Receipt,
 	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.queue(m)
+}
+
+// queue appends m to its key's queue, or to a queue of its own; s.mu is
+// held.
+func (s *Subscription) queue(m *Message) {
 	key := m.Key
 	if s.cfg.companion.unordered {
 		key = ""
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	var q *keyQueue
 	if key != "" {
 		q = s.keys[key]

@@ -287,20 +287,26 @@ func (s *Subscription) publishToStage(q *keyQueue, m *Message, n int, due time.T
 		delay := s.cfg.retry.MaxBackoff
 		s.logger.Error("cannot publish to the retry stage: the message will run again",
 			"id", m.ID, "key", m.Key, "stage_topic", topic, "retry_in", delay, "err", err)
-		s.mu.Lock()
-		if s.stopping {
-			s.mu.Unlock()
-			s.giveBack(q)
-			return
-		}
-		s.waitToRun(q, m, delay)
-		s.mu.Unlock()
+		s.runAgainLater(q, m, delay)
 		return
 	}
 	if m.Key != "" {
 		s.cfg.companion.parked.add(m.Key, m.ID, n, due)
 	}
 	s.ackHead(q)
+}
+
+// runAgainLater lets the head m of q, which could not be settled, run
+// again after delay, or gives q back when shutdown began.
+func (s *Subscription) runAgainLater(q *keyQueue, m *Message, delay time.Duration) {
+	s.mu.Lock()
+	if s.stopping {
+		s.mu.Unlock()
+		s.giveBack(q)
+		return
+	}
+	s.waitToRun(q, m, delay)
+	s.mu.Unlock()
 }
 
 // finished is told that a message of a stage is settled for good in it:

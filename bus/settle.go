@@ -123,14 +123,7 @@ func (s *Subscription) deadLetter(q *keyQueue, m *Message, lastFailure time.Time
 		delay := s.cfg.retry.MaxBackoff
 		s.logger.Error("cannot publish to the dead-letter topic: the message will run again",
 			"id", m.ID, "key", m.Key, "dead_letter_topic", s.deadLetterTopic, "retry_in", delay, "err", err)
-		s.mu.Lock()
-		if s.stopping {
-			s.mu.Unlock()
-			s.giveBack(q)
-			return
-		}
-		s.waitToRun(q, m, delay)
-		s.mu.Unlock()
+		s.runAgainLater(q, m, delay)
 		return
 	}
 	s.logger.Warn("message dead-lettered", "id", m.ID, "key", m.Key, "attempt", m.Attempt,

@@ -318,20 +318,22 @@ func (s *Subscription) finished(m *Message) {
 	}
 }
 
-// keepEarlierFailures makes the failure headers h of a message accumulate
-// over retry stages: from the headers prior it arrived with, the
-// attempts add up and the original place and first failure stay.
+// keepEarlierFailures makes the failure headers h of a message that comes
+// from a retry stage accumulate: from the headers prior it arrived with,
+// the attempts add up, and the original topic, place and first failure
+// stay. The stage's own partition and offset are not the place it failed.
 func keepEarlierFailures(h, prior map[string]string, attempts int) {
+	if _, staged := prior[HeaderRetryStage]; !staged {
+		return
+	}
 	if n, err := strconv.Atoi(prior[HeaderDeadLetterAttempts]); err == nil {
 		h[HeaderDeadLetterAttempts] = strconv.Itoa(n + attempts)
 	}
-	for _, name := range []string{HeaderDeadLetterTopic, HeaderDeadLetterPartition, HeaderDeadLetterOffset, HeaderDeadLetterFirstFailure} {
+	for _, name := range []string{HeaderDeadLetterTopic, HeaderDeadLetterFirstFailure, HeaderDeadLetterPartition, HeaderDeadLetterOffset} {
 		if v, ok := prior[name]; ok {
 			h[name] = v
 		} else if name == HeaderDeadLetterPartition || name == HeaderDeadLetterOffset {
-			if _, first := prior[HeaderDeadLetterTopic]; first {
-				delete(h, name) // the original place had none
-			}
+			delete(h, name)
 		}
 	}
 }

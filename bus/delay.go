@@ -176,10 +176,12 @@ func (s *Subscription) rejoin(own *keyQueue, m *Message) {
 }
 
 // deferRun is asked before the head m of q runs; it reports whether m
-// must not run now because it is parked behind its key's retry stage or
-// is not due yet. It has then taken care of m.
+// must not run now because it waits for its turn in a retry stage, is
+// parked behind its key's later stage, or is not due yet. It has then taken care
+// of m.
 func (s *Subscription) deferRun(q *keyQueue, m *Message) bool {
-	return s.parkBehind(q, m) || s.holdUntilDue(q, m)
+	s.learnParked(m)
+	return s.waitTurn(q, m) || s.parkBehind(q, m) || s.holdUntilDue(q, m)
 }
 
 // startDelayForwarder subscribes the forwarder of topic's delay topic, on a

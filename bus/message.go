@@ -38,6 +38,9 @@ type Message struct {
 	Attempt int
 
 	receipt driver.Receipt
+	// turnWait is when it began to wait for its key's turn in a retry
+	// stage; see Subscription.waitTurn.
+	turnWait time.Time
 }
 
 // As sets target to the backend's native message when it can, for what the

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -182,9 +183,10 @@ type parkedKeys struct {
 }
 
 type parkedKey struct {
-	messages map[parkedRef]struct{} // parked messages not yet done
-	tail     int                    // the latest stage any of them reached
-	due      time.Time              // when the latest one parked in tail is due
+	messages []parkedRef // parked messages not yet done, in the order they were parked
+	tail     int         // the latest stage any of them reached
+	due      time.Time   // when the latest one parked in tail is due
+	waiters  []func()    // told when one of messages is done
 }
 
 // parkedRef is one message waiting in one stage.
@@ -201,10 +203,12 @@ func (p *parkedKeys) add(key, id string, stage int, due time.Time) {
 	defer p.mu.Unlock()
 	k := p.keys[key]
 	if k == nil {
-		k = &parkedKey{messages: make(map[parkedRef]struct{})}
+		k = &parkedKey{}
 		p.keys[key] = k
 	}
-	k.messages[parkedRef{id, stage}] = struct{}{}
+	if !slices.Contains(k.messages, parkedRef{id, stage}) {
+		k.messages = append(k.messages, parkedRef{id, stage})
+	}
 	switch {
 	case stage > k.tail:
 		k.tail, k.due = stage, due
@@ -213,18 +217,46 @@ func (p *parkedKeys) add(key, id string, stage int, due time.Time) {
 	}
 }
 
-// done forgets message id of key in stage.
+// done forgets message id of key in stage and tells the key's waiters.
 func (p *parkedKeys) done(key, id string, stage int) {
+	p.mu.Lock()
+	k := p.keys[key]
+	if k == nil {
+		p.mu.Unlock()
+		return
+	}
+	k.messages = slices.DeleteFunc(k.messages, func(r parkedRef) bool { return r == parkedRef{id, stage} })
+	waiters := k.waiters
+	k.waiters = nil
+	if len(k.messages) == 0 {
+		delete(p.keys, key)
+	}
+	p.mu.Unlock()
+	for _, wake := range waiters {
+		wake()
+	}
+}
+
+// waitTurn reports whether message id of key, in stage, must wait for a
+// message of its key parked before it in the same stage; wake is then
+// called once a message of the key is done.
+func (p *parkedKeys) waitTurn(key, id string, stage int, wake func()) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	k := p.keys[key]
 	if k == nil {
-		return
+		return false
 	}
-	delete(k.messages, parkedRef{id, stage})
-	if len(k.messages) == 0 {
-		delete(p.keys, key)
+	for _, r := range k.messages {
+		if r.stage == stage {
+			if r.id == id {
+				return false
+			}
+			k.waiters = append(k.waiters, wake)
+			return true
+		}
 	}
+	return false
 }
 
 // behind reports where a message of key in stage must be parked: in the
@@ -239,16 +271,21 @@ func (p *parkedKeys) behind(key string, stage int) (tail int, due time.Time, ok 
 	return k.tail, k.due, true
 }
 
+// learnParked records a message a retry stage is about to run as parked,
+// for a member that did not park it itself (after a restart or a
+// rebalance).
+func (s *Subscription) learnParked(m *Message) {
+	if c := s.cfg.companion; c.stage > 0 && c.parked != nil && m.Key != "" {
+		c.parked.add(m.Key, m.ID, c.stage, m.DeliverAt)
+	}
+}
+
 // parkBehind parks the head m of q behind an earlier message of its key
-// that waits in a later retry stage, and reports whether it did. A stage
-// also learns here of the parked messages it receives.
+// that waits in a later retry stage, and reports whether it did.
 func (s *Subscription) parkBehind(q *keyQueue, m *Message) bool {
 	c := s.cfg.companion
 	if c.parked == nil || m.Key == "" {
 		return false
-	}
-	if c.stage > 0 {
-		c.parked.add(m.Key, m.ID, c.stage, m.DeliverAt)
 	}
 	tail, due, ok := c.parked.behind(m.Key, c.stage)
 	if !ok {
@@ -261,6 +298,48 @@ func (s *Subscription) parkBehind(q *keyQueue, m *Message) bool {
 	h[HeaderRetryStage] = strconv.Itoa(tail)
 	h[HeaderRetryBehind] = "true"
 	s.publishToStage(q, m, tail, due, h)
+	return true
+}
+
+// waitTurn keeps the head m of q, in a retry stage, from running before
+// the messages of its key that were parked in the stage before it, and
+// reports whether it did: the broker may hand a stage's messages out in
+// another order when they are due at about the same time (Pulsar releases
+// delayed messages once per tick, and those due within the tick at once).
+// m then waits apart from its key's queue until one of them is done, or
+// MaxBackoff in all, for a message that never comes to this member.
+func (s *Subscription) waitTurn(q *keyQueue, m *Message) bool {
+	c := s.cfg.companion
+	if c.stage == 0 || c.parked == nil || m.Key == "" {
+		return false
+	}
+	if m.turnWait.IsZero() {
+		m.turnWait = time.Now()
+	}
+	wait := s.cfg.retry.MaxBackoff - time.Since(m.turnWait)
+	if wait <= 0 {
+		return false
+	}
+	s.mu.Lock()
+	if s.stopping {
+		s.mu.Unlock()
+		s.giveBack(q)
+		return true
+	}
+	own := keyQueues.Get().(*keyQueue)
+	own.msgs = append(own.msgs, m)
+	if !c.parked.waitTurn(m.Key, m.ID, c.stage, func() { s.retryNow(own, m) }) {
+		s.mu.Unlock()
+		own.msgs = own.msgs[:0]
+		keyQueues.Put(own)
+		return false
+	}
+	emptied := s.detachHead(q)
+	s.waitToRun(own, m, wait)
+	s.mu.Unlock()
+	if emptied != nil {
+		keyQueues.Put(emptied)
+	}
 	return true
 }
 

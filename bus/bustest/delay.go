@@ -184,6 +184,7 @@ func (s *suite) testRetryStagesOrder(t *testing.T) {
 		mu         sync.Mutex
 		runs       = make(map[string]int)
 		firstRuns  = make(map[string][]string) // per key, IDs in order of their first run
+		firstStage = make(map[string][]string) // per key, the stage of each first run
 		successes  = make(map[string]int)
 		running    = make(map[string]bool)
 		concurrent []string
@@ -199,6 +200,7 @@ func (s *suite) testRetryStagesOrder(t *testing.T) {
 		run := runs[m.ID]
 		if run == 1 {
 			firstRuns[m.Key] = append(firstRuns[m.Key], m.ID)
+			firstStage[m.Key] = append(firstStage[m.Key], m.Header[bus.HeaderRetryStage])
 		}
 		fail := failsRun(m, run, 35)
 		if !fail {
@@ -242,8 +244,11 @@ func (s *suite) testRetryStagesOrder(t *testing.T) {
 	assert.Zero(t, lost, "messages neither handled nor dead-lettered")
 	assert.Empty(t, concurrent, "keys that ran twice at once")
 	for key, order := range firstRuns {
-		assert.True(t, slices.IsSortedFunc(order, func(a, b string) int { return position[a] - position[b] }),
-			"key %s: first runs out of publish order: %v", key, order)
+		positions := make([]int, len(order))
+		for i, id := range order {
+			positions[i] = position[id]
+		}
+		assert.True(t, slices.IsSorted(positions), "key %s: first runs out of publish order: %v (stages %v)", key, positions, firstStage[key])
 	}
 	t.Logf("%d messages, %d dead-lettered after both stages", n, len(deadIDs))
 }

@@ -26,7 +26,9 @@ import (
 //
 // Per-key order: while a key has a message parked, the key's later
 // messages are parked behind it, in the stage where it is, due when it is
-// due, so that they run right after it and in their order. Which keys are
+// due, so that they run right after it and in their order; within a stage
+// a message waits for those of its key parked there before it (see
+// waitTurn). Which keys are
 // parked is kept by the member in memory (parkedKeys), shared by the
 // subscription and its stages. It learns a key from its own parks and from
 // the stage messages it receives, and forgets it once the key has no

@@ -94,6 +94,18 @@ type companion struct {
 	deadLetterTopic string
 }
 
+// backendGroup is the group the backend knows the subscription by. A
+// retry stage has a group of its own there, so that on Kafka, where a
+// group spans topics, its members joining and leaving do not rebalance the
+// subscription's own partitions; Message.Group and the failure headers name
+// the group the user gave.
+func (c *subscribeConfig) backendGroup() string {
+	if c.companion.stage > 0 {
+		return c.group + ".retry." + strconv.Itoa(c.companion.stage)
+	}
+	return c.group
+}
+
 func companionOf(c companion) SubscribeOption {
 	return func(cfg *subscribeConfig) error {
 		cfg.companion = c

@@ -157,7 +157,7 @@ func (b *Bus) Subscribe(ctx context.Context, topic string, h Handler, opts ...Su
 			}
 		}
 	}
-	driverSub, err := b.conn.Subscribe(ctx, topic, driver.SubscribeConfig{Group: cfg.group, Options: cfg.driverOptions})
+	driverSub, err := b.conn.Subscribe(ctx, topic, driver.SubscribeConfig{Group: cfg.backendGroup(), Options: cfg.driverOptions})
 	if err != nil {
 		return nil, fmt.Errorf("eventbus: subscribe to %q: %w", topic, err)
 	}

@@ -127,10 +127,7 @@ func (s *Subscription) holdUntilDue(q *keyQueue, m *Message) bool {
 		}
 		return false
 	}
-	s.mu.Lock()
-	if s.stopping {
-		s.mu.Unlock()
-		s.giveBack(q)
+	if !s.lockUnlessStopping(q) {
 		return true
 	}
 	var emptied *keyQueue

@@ -334,10 +334,7 @@ func (s *Subscription) waitTurn(q *keyQueue, m *Message) bool {
 	if wait <= 0 {
 		return false
 	}
-	s.mu.Lock()
-	if s.stopping {
-		s.mu.Unlock()
-		s.giveBack(q)
+	if !s.lockUnlessStopping(q) {
 		return true
 	}
 	own := keyQueues.Get().(*keyQueue)
@@ -392,14 +389,23 @@ func (s *Subscription) publishToStage(q *keyQueue, m *Message, n int, due time.T
 // runAgainLater lets the head m of q, which could not be settled, run
 // again after delay, or gives q back when shutdown began.
 func (s *Subscription) runAgainLater(q *keyQueue, m *Message, delay time.Duration) {
-	s.mu.Lock()
-	if s.stopping {
-		s.mu.Unlock()
-		s.giveBack(q)
+	if !s.lockUnlessStopping(q) {
 		return
 	}
 	s.waitToRun(q, m, delay)
 	s.mu.Unlock()
+}
+
+// lockUnlessStopping takes s.mu and reports true, unless shutdown began:
+// then it gives q back to the backend instead and reports false.
+func (s *Subscription) lockUnlessStopping(q *keyQueue) bool {
+	s.mu.Lock()
+	if s.stopping {
+		s.mu.Unlock()
+		s.giveBack(q)
+		return false
+	}
+	return true
 }
 
 // finished is told that a message of a stage is settled for good in it:

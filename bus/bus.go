@@ -101,7 +101,7 @@ func (b *Bus) Publish(ctx context.Context, topic string, msgs ...*Message) error
 		if err := checkUTF8(m); err != nil {
 			return fmt.Errorf("%w: publish to %q: message %d (id %q): %w", ErrInvalidMessage, topic, i, m.ID, err)
 		}
-		dm := driver.Message{ID: m.ID, Key: m.Key, Payload: m.Payload, Header: m.Header, Time: m.Time}
+		dm := driver.Message{ID: m.ID, Key: m.Key, Payload: m.Payload, Header: m.Header, Time: m.Time, DeliverAt: m.DeliverAt}
 		if b.structured {
 			if err := driver.WriteStructured(&dm); err != nil {
 				return fmt.Errorf("%w: publish to %q: message %d (id %q): %w", ErrInvalidMessage, topic, i, m.ID, err)
@@ -112,14 +112,14 @@ func (b *Bus) Publish(ctx context.Context, topic string, msgs ...*Message) error
 		}
 		*buf = append(*buf, dm)
 	}
-	send := b.tel.startSend(ctx, topic, msgs, *buf)
+	span := b.tel.startSend(ctx, topic, msgs, *buf)
 	if run := runOutputsOf(ctx, b); run != nil {
 		err := b.publishInRun(ctx, run, topic, *buf)
-		send.end(err)
+		span.end(err)
 		return err
 	}
-	err := b.conn.Publish(ctx, topic, *buf)
-	send.end(err)
+	err := b.send(ctx, topic, *buf, now)
+	span.end(err)
 	if err == nil {
 		return nil
 	}

@@ -67,5 +67,6 @@ func deadLetterHeader(m *Message, group string, lastErr error, firstFailure, las
 	}
 	h[HeaderDeadLetterFirstFailure] = firstFailure.UTC().Format(time.RFC3339Nano)
 	h[HeaderDeadLetterLastFailure] = lastFailure.UTC().Format(time.RFC3339Nano)
+	keepEarlierFailures(h, m.Header, m.Attempt)
 	return h
 }

@@ -16,6 +16,8 @@ const (
 	hold
 	// deadLetter: publish it to the dead-letter topic, then ack it.
 	deadLetter
+	// park: publish it to the next retry stage, then ack it.
+	park
 	// giveBack: return it unsettled to the backend, which redelivers it
 	// to the group; used at shutdown and when the backend withdrew it.
 	giveBack
@@ -31,6 +33,8 @@ func (a action) String() string {
 		return "hold"
 	case deadLetter:
 		return "dead-letter"
+	case park:
+		return "park"
 	case giveBack:
 		return "give back"
 	}
@@ -51,11 +55,14 @@ type runResult struct {
 	now          time.Time
 	stopping     bool // the subscription is shutting down
 	withdrawn    bool // the backend took the message back meanwhile
+	stageLeft    bool // a retry stage follows (see RetryStages)
 }
 
 // decide is the error policy: what becomes of a message after a run. It
 // is the one place that orders retry, dead letter and redelivery, so no
 // option can mis-order them. Shutdown and withdrawal never dead-letter.
+// Retry stages come after the in-process retries; a Permanent failure
+// skips them.
 func decide(r runResult, policy RetryPolicy, hasDeadLetterTopic bool) verdict {
 	switch {
 	case r.err == nil:
@@ -64,6 +71,8 @@ func decide(r runResult, policy RetryPolicy, hasDeadLetterTopic bool) verdict {
 		return verdict{action: giveBack}
 	case policy.shouldRetry(r.err, r.failures, r.now.Sub(r.firstFailure)):
 		return verdict{action: retry, delay: policy.backoff(r.failures)}
+	case r.stageLeft && !IsPermanent(r.err):
+		return verdict{action: park}
 	case hasDeadLetterTopic:
 		return verdict{action: deadLetter}
 	default:

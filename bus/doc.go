@@ -35,6 +35,10 @@
 // publishes with its ctx is committed atomically with the ack of its
 // message (tx.go).
 //
+// Message.DeliverAt delays a message (see delay.go for how each backend
+// holds it), and RetryStages parks failing messages in delayed retry stage
+// topics instead of holding their key (see retrystage.go).
+//
 // Typed events go through Topic[T] with a Codec[T] (see package bus/codec).
 // Messages travel in CloudEvents binary mode (ce_* headers). Handlers see
 // messages in CloudEvents structured mode (content-type

@@ -28,6 +28,11 @@ type Message struct {
 	// backend's time of the message (Kafka's record timestamp, Pulsar's
 	// publish time).
 	Time time.Time
+	// DeliverAt, when later than now, delays the message: no handler runs
+	// it before this time (by the consumer's clock). Zero means at once.
+	// It travels in the eventbus-deliver-at header and is set on delivery
+	// of a delayed message. See the package documentation on delays.
+	DeliverAt time.Time
 
 	// Topic is the topic the message was delivered from; set on delivery.
 	Topic string
@@ -41,6 +46,9 @@ type Message struct {
 	receipt driver.Receipt
 	// inFlightEntry is the message's entry in its subscription's in-flight log.
 	inFlightEntry uint64
+	// turnWait is when it began to wait for its key's turn in a retry
+	// stage; see Subscription.waitTurn.
+	turnWait time.Time
 }
 
 // As sets target to the backend's native message when it can, for what the

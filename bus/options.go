@@ -29,6 +29,8 @@ type subscribeConfig struct {
 	drainTimeout    time.Duration
 	driverOptions   []any
 	transactional   bool
+	retryDelays     []time.Duration // see RetryStages
+	companion       companion
 }
 
 func defaultSubscribeConfig() subscribeConfig {

@@ -16,6 +16,9 @@ func (s *Subscription) run(q *keyQueue) {
 		s.giveBack(q)
 		return
 	}
+	if s.deferRun(q, m) {
+		return
+	}
 	attempt := max(m.receipt.Attempt, 1) + q.failures
 	m.Attempt = attempt
 	outputs, err := s.invoke(m)
@@ -32,7 +35,7 @@ func (s *Subscription) run(q *keyQueue) {
 	// Decided under mu, so that shutdown finds a queue that is about to
 	// wait in backoff.
 	v := decide(runResult{err: err, failures: q.failures, firstFailure: q.firstFailure, now: now,
-		stopping: s.stopping, withdrawn: withdrawn(m)}, s.cfg.retry, s.deadLetterTopic != "")
+		stopping: s.stopping, withdrawn: withdrawn(m), stageLeft: s.stageLeft()}, s.cfg.retry, s.deadLetterTopic != "")
 	if v.action == retry || v.action == hold {
 		s.waitToRun(q, m, v.delay)
 	}
@@ -51,6 +54,8 @@ func (s *Subscription) run(q *keyQueue) {
 			"id", m.ID, "key", m.Key, "attempt", attempt, "retry_in", v.delay, "err", err)
 	case deadLetter:
 		s.deadLetter(q, m, now)
+	case park:
+		s.park(q, m, now)
 	case giveBack:
 		s.giveBack(q)
 	}
@@ -123,14 +128,7 @@ func (s *Subscription) deadLetter(q *keyQueue, m *Message, lastFailure time.Time
 		delay := s.cfg.retry.MaxBackoff
 		s.logger.Error("cannot publish to the dead-letter topic: the message will run again",
 			"id", m.ID, "key", m.Key, "dead_letter_topic", s.deadLetterTopic, "retry_in", delay, "err", err)
-		s.mu.Lock()
-		if s.stopping {
-			s.mu.Unlock()
-			s.giveBack(q)
-			return
-		}
-		s.waitToRun(q, m, delay)
-		s.mu.Unlock()
+		s.runAgainLater(q, m, delay)
 		return
 	}
 	s.logger.Warn("message dead-lettered", "id", m.ID, "key", m.Key, "attempt", m.Attempt,
@@ -169,6 +167,7 @@ func (s *Subscription) ackHead(q *keyQueue, head *Message, outputs []driver.Outp
 	}
 	s.mu.Unlock()
 
+	s.finished(head)
 	if s.txSub == nil {
 		s.settle(head, true, nil)
 	}

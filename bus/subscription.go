@@ -45,6 +45,8 @@ type Subscription struct {
 	workers   sync.WaitGroup
 	quit      chan struct{} // closed when workers should return
 
+	companions []*Subscription // retry stages and delay forwarder; see startCompanions
+
 	closeOnce sync.Once
 	done      chan struct{}
 	closeErr  error
@@ -135,6 +137,9 @@ func (b *Bus) Subscribe(ctx context.Context, topic string, h Handler, opts ...Su
 			return nil, fmt.Errorf("eventbus: subscribe to %q: %w", topic, err)
 		}
 	}
+	if err := cfg.checkRetryStages(); err != nil {
+		return nil, fmt.Errorf("eventbus: subscribe to %q: %w", topic, err)
+	}
 	if cfg.maxInFlight == 0 {
 		cfg.maxInFlight = max(256, 16*cfg.concurrency)
 	}
@@ -147,7 +152,7 @@ func (b *Bus) Subscribe(ctx context.Context, topic string, h Handler, opts ...Su
 
 	deadLetterTopic := ""
 	if cfg.deadLetter {
-		deadLetterTopic = cmp.Or(cfg.deadLetterTopic, DefaultDeadLetterTopic(topic, cfg.group))
+		deadLetterTopic = cmp.Or(cfg.companion.deadLetterTopic, cfg.deadLetterTopic, DefaultDeadLetterTopic(topic, cfg.group))
 		if ensurer, ok := b.conn.(driver.TopicEnsurer); ok {
 			if err := ensurer.EnsureTopic(ctx, deadLetterTopic); err != nil {
 				return nil, fmt.Errorf("eventbus: subscribe to %q: dead-letter topic %q: %w", topic, deadLetterTopic, err)
@@ -158,6 +163,7 @@ func (b *Bus) Subscribe(ctx context.Context, topic string, h Handler, opts ...Su
 	if err != nil {
 		return nil, fmt.Errorf("eventbus: subscribe to %q: %w", topic, err)
 	}
+	unwrapped := h
 	for i := len(cfg.middleware) - 1; i >= 0; i-- {
 		h = cfg.middleware[i](h)
 	}
@@ -194,13 +200,17 @@ func (b *Bus) Subscribe(ctx context.Context, topic string, h Handler, opts ...Su
 		s.workers.Go(s.work)
 	}
 	go s.receive(receiveCtx)
+	if err := s.startCompanions(ctx, unwrapped, opts); err != nil {
+		_ = s.Close(context.WithoutCancel(ctx))
+		return nil, fmt.Errorf("eventbus: subscribe to %q: %w", topic, err)
+	}
 	return s, nil
 }
 
 // subscribe asks the driver for a subscription, a transactional one when
 // cfg says so.
 func (b *Bus) subscribe(ctx context.Context, topic string, cfg subscribeConfig) (driver.Subscription, driver.TxSubscription, error) {
-	dcfg := driver.SubscribeConfig{Group: cfg.group, Options: cfg.driverOptions}
+	dcfg := driver.SubscribeConfig{Group: cfg.backendGroup(), Options: cfg.driverOptions}
 	if !cfg.transactional {
 		sub, err := b.conn.Subscribe(ctx, topic, dcfg)
 		return sub, nil, err
@@ -272,28 +282,39 @@ func (s *Subscription) receive(ctx context.Context) {
 
 func (s *Subscription) enqueue(d *driver.Delivery) {
 	m := &Message{
-		ID:      d.ID,
-		Key:     d.Key,
-		Payload: d.Payload,
-		Header:  d.Header,
-		Time:    d.Time,
-		Topic:   s.topic,
-		Group:   s.cfg.group,
-		Attempt: max(d.Attempt, 1),
-		receipt: d.Receipt,
+		ID:        d.ID,
+		Key:       d.Key,
+		Payload:   d.Payload,
+		Header:    d.Header,
+		Time:      d.Time,
+		DeliverAt: d.DeliverAt,
+		Topic:     s.originTopic(),
+		Group:     s.cfg.group,
+		Attempt:   max(d.Attempt, 1),
+		receipt:   d.Receipt,
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.tel.received(m)
+	s.queue(m)
+}
+
+// queue appends m to its key's queue, or to a queue of its own; s.mu is
+// held.
+func (s *Subscription) queue(m *Message) {
+	key := m.Key
+	if s.cfg.companion.unordered {
+		key = ""
+	}
 	var q *keyQueue
-	if m.Key != "" {
-		q = s.keys[m.Key]
+	if key != "" {
+		q = s.keys[key]
 	}
 	if q == nil {
 		q = keyQueues.Get().(*keyQueue)
-		q.key = m.Key
-		if m.Key != "" {
-			s.keys[m.Key] = q
+		q.key = key
+		if key != "" {
+			s.keys[key] = q
 		}
 	}
 	q.msgs = append(q.msgs, m)
@@ -414,6 +435,9 @@ func (s *Subscription) shutdown(ctx context.Context) {
 		errs = append(errs, err)
 	}
 	s.cancelHandlers()
+	if err := s.closeCompanions(ctx); err != nil {
+		errs = append(errs, err)
+	}
 	s.tel.stop()
 	s.bus.removeSubscription(s)
 	if err := errors.Join(errs...); err != nil {

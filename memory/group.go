@@ -25,6 +25,7 @@ type group struct {
 	low       int64
 
 	pending  []pendingEntry // sorted by offset
+	delayed  []pendingEntry // not due yet, sorted by readyAt; see delay.go
 	waiting  map[string]int // pending messages per key
 	inFlight map[int64]flight
 	busy     map[string]busyKey
@@ -114,8 +115,9 @@ func (m *member) Receive(ctx context.Context, batch []driver.Delivery) (int, err
 func (m *member) fill(batch []driver.Delivery) (n int, nextDue time.Time) {
 	g, t := m.group, m.group.topic
 	passedOver := false
+	now := time.Now()
+	g.releaseDue(now)
 	if len(g.pending) > 0 {
-		now := time.Now()
 		clear(m.skipped)
 		for i := 0; i < len(g.pending) && n < len(batch); {
 			e := g.pending[i]
@@ -146,6 +148,9 @@ func (m *member) fill(batch []driver.Delivery) (n int, nextDue time.Time) {
 	}
 	for n < len(batch) && g.cursor < t.end() {
 		offset := g.advance()
+		if g.delay(offset, now) {
+			continue
+		}
 		if key := t.at(offset).Key; key != "" && (g.waiting[key] > 0 || m.busyElsewhere(key)) {
 			// Another member holds the key: leave the message to it.
 			g.addPending(pendingEntry{offset: offset, attempt: 1}, key)
@@ -158,7 +163,7 @@ func (m *member) fill(batch []driver.Delivery) (n int, nextDue time.Time) {
 	if passedOver {
 		t.consumers.wake()
 	}
-	return n, nextDue
+	return n, g.dueFirst(nextDue)
 }
 
 func (m *member) busyElsewhere(key string) bool {

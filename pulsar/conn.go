@@ -169,6 +169,7 @@ func (c *conn) Publish(ctx context.Context, topic string, msgs []driver.Message)
 			Payload:    m.Payload,
 			Key:        m.Key,
 			EventTime:  eventTime(m.Time),
+			DeliverAt:  m.DeliverAt,
 			Properties: make(map[string]string, len(m.Header)+5),
 		}
 		driver.EncodeHeaders(m, func(k, v string) { pm.Properties[k] = v })
@@ -214,7 +215,7 @@ func (c *conn) Capabilities() driver.Capabilities {
 	_, hosts, _ := strings.Cut(c.cfg.serviceURL, "://")
 	address, port := driver.FirstServer(hosts, 6650)
 	return driver.Capabilities{MaxMessageBytes: c.cfg.maxMessageBytes, RedeliveryCount: true,
-		System: "pulsar", ServerAddress: address, ServerPort: port}
+		System: "pulsar", ServerAddress: address, ServerPort: port, DelayedDelivery: true}
 }
 
 // As sets a *pulsar.Client target to the connection's client.

@@ -113,6 +113,7 @@ func Run(t *testing.T, h Harness) {
 		{"LateReplyDropped", s.testLateReplyDropped},
 		{"RequesterCloseFailsPending", s.testRequesterCloseFailsPending},
 		{"Transactional", s.testTransactional},
+		{"DelaysAndRetryStages", s.testDelaysAndRetryStages},
 	}
 	if h.OpenConn != nil {
 		tests = append(tests, s.driverTests()...)

@@ -15,6 +15,9 @@ const (
 	HeaderType        = "ce_type"
 	HeaderSource      = "ce_source"
 	HeaderContentType = "content-type"
+	// HeaderDeliverAt carries Message.DeliverAt, in TimeFormat. It is an
+	// eventbus extension, not a CloudEvents attribute.
+	HeaderDeliverAt = "eventbus-deliver-at"
 
 	// SpecVersion is the CloudEvents version written on publish.
 	SpecVersion = "1.0"
@@ -62,6 +65,9 @@ func EncodeHeadersTime(m *Message, add func(key, value string), addTime func(key
 	add(HeaderSpecVersion, SpecVersion)
 	add(HeaderID, m.ID)
 	addTime(HeaderTime, m.Time)
+	if !m.DeliverAt.IsZero() {
+		add(HeaderDeliverAt, m.DeliverAt.Format(TimeFormat))
+	}
 	if len(m.Header) == 0 {
 		add(HeaderType, DefaultType)
 		add(HeaderSource, DefaultSource)
@@ -75,7 +81,7 @@ func EncodeHeadersTime(m *Message, add func(key, value string), addTime func(key
 	}
 	for k, v := range m.Header {
 		switch k {
-		case HeaderSpecVersion, HeaderID, HeaderTime:
+		case HeaderSpecVersion, HeaderID, HeaderTime, HeaderDeliverAt:
 			// Written above from the message's own fields.
 		default:
 			add(k, v)
@@ -95,6 +101,11 @@ func DecodeHeader(m *Message, key, value string) {
 	case HeaderTime:
 		if t, ok := ParseTime(value); ok {
 			m.Time = t
+			return
+		}
+	case HeaderDeliverAt:
+		if t, err := time.Parse(TimeFormat, value); err == nil {
+			m.DeliverAt = t
 			return
 		}
 	case HeaderType:

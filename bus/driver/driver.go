@@ -60,6 +60,10 @@ type Message struct {
 	Payload []byte
 	Header  map[string]string
 	Time    time.Time
+	// DeliverAt, when not zero, asks that the message reach handlers no
+	// earlier than this time. On the wire it travels as the
+	// HeaderDeliverAt header, so it survives hops between topics.
+	DeliverAt time.Time
 }
 
 // Delivery is a message handed to package bus by a Subscription, with the
@@ -225,6 +229,10 @@ type Capabilities struct {
 	// server.port attributes; empty and 0 when there is none.
 	ServerAddress string
 	ServerPort    int
+	// DelayedDelivery reports whether the backend itself holds a message
+	// with a DeliverAt back until then. Without it, package bus routes such
+	// messages through a delay topic (see bus.DelayTopic).
+	DelayedDelivery bool
 }
 
 // MessageErrors is the error Publish returns when some messages failed: one

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/eventbus-go/eventbus/internal/testbroker"
+	"github.com/eventbus-go/eventbus/outbox"
 	_ "github.com/jackc/pgx/v5/stdlib" // driver "pgx"
 	_ "modernc.org/sqlite"             // driver "sqlite"
 )
@@ -31,20 +32,12 @@ type DB struct {
 	Driver, DSN string
 }
 
-// SQLiteDSN returns the connection string of the SQLite file at path, set
-// up for several connections and processes at once: WAL journal, waits for
-// the write lock instead of failing, and transactions that take the write
-// lock when they begin, so they never fail upgrading a read to a write.
-func SQLiteDSN(path string) string {
-	return "file:" + path + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_txlock=immediate"
-}
-
 // Open returns a fresh database of kind, "sqlite" or "postgres".
 func Open(t testing.TB, kind string) DB {
 	t.Helper()
 	switch kind {
 	case "sqlite":
-		return open(t, "sqlite", SQLiteDSN(filepath.Join(t.TempDir(), "test.db")))
+		return open(t, "sqlite", outbox.SQLiteDSN(filepath.Join(t.TempDir(), "test.db")))
 	case "postgres":
 		return openPostgres(t)
 	default:

@@ -1,24 +1,45 @@
 package main
 
 import (
+	"bytes"
 	"testing"
 
 	"github.com/eventbus-go/eventbus/examples/internal/backends"
+	"github.com/eventbus-go/eventbus/examples/internal/example"
+	"github.com/eventbus-go/eventbus/internal/testdb"
+	"github.com/eventbus-go/eventbus/outbox"
 	"github.com/stretchr/testify/require"
 )
 
+func check(t *testing.T, outcome Outcome, story string) {
+	require.Equal(t, map[string]int{"req-1": 1, "req-2": 1, "req-3": 1}, outcome.Sent,
+		"every email sent exactly once, the greylisted one included\n%s", story)
+	require.Len(t, outcome.Confirmed, len(requests), story)
+	for _, r := range requests {
+		sent := outcome.Confirmed[r.RequestId]
+		require.NotNil(t, sent, "request %s confirmed", r.RequestId)
+		require.Equal(t, r.RequestId, sent.CorrelationId)
+		require.Equal(t, r.To, sent.To, "the callback matched request %s", r.RequestId)
+	}
+	require.Contains(t, outcome.SkippedAfterRestart, ackLostFor,
+		"the restarted mail service skipped the redelivery after the lost ack\n%s", story)
+	require.Contains(t, story, "greylisted", "the mail server turned an email away once")
+}
+
+// TestRun runs the example on every database and backend.
 func TestRun(t *testing.T) {
-	backends.Each(t, run, func(t *testing.T, outcome Outcome, story string) {
-		require.Equal(t, map[string]int{"req-1": 1, "req-2": 1, "req-3": 1}, outcome.Sent,
-			"every email sent exactly once, the greylisted one included\n%s", story)
-		require.Len(t, outcome.Confirmed, len(requests), story)
-		for _, r := range requests {
-			sent := outcome.Confirmed[r.RequestId]
-			require.NotNil(t, sent, "request %s confirmed", r.RequestId)
-			require.Equal(t, r.RequestId, sent.CorrelationId)
-			require.Equal(t, r.To, sent.To, "the callback matched request %s", r.RequestId)
-		}
-		require.Contains(t, outcome.Duplicates, ackLostFor, "the redelivery after the lost ack was skipped")
-		require.Contains(t, story, "greylisted", "the mail server turned an email away once")
+	testdb.Each(t, func(t *testing.T, db testdb.DB) {
+		require.NoError(t, outbox.Migrate(t.Context(), db.DB))
+		backends.Each(t, runOn(db.DB), check)
 	})
+}
+
+// TestRunWithNoSetup runs the example as `go run` does without
+// configuration: in memory, on a new SQLite file.
+func TestRunWithNoSetup(t *testing.T) {
+	t.Setenv("DATABASE_URL", "")
+	var story bytes.Buffer
+	outcome, err := example.Run(t.Context(), "mem://", run, &story)
+	require.NoError(t, err, story.String())
+	check(t, outcome, story.String())
 }

@@ -49,7 +49,9 @@ var backends = []struct {
 	url  func(t *testing.T) string
 }{
 	{"memory", func(*testing.T) string { return "mem://" }},
-	{"kafka", func(t *testing.T) string { return "kafka://" + testbroker.Kafka(t) + "?create_topics=true&partitions=3" }},
+	{"kafka", func(t *testing.T) string {
+		return "kafka://" + testbroker.Kafka(t) + "?create_topics=true&partitions=3"
+	}},
 	{"pulsar", func(t *testing.T) string { return testbroker.Pulsar(t) }},
 }
 

@@ -36,7 +36,9 @@ func BenchmarkRelay(b *testing.B) {
 		url  func(b *testing.B) string
 	}{
 		{"memory", func(*testing.B) string { return "mem://" }},
-		{"kafka", func(b *testing.B) string { return "kafka://" + testbroker.Kafka(b) + "?create_topics=true&partitions=3" }},
+		{"kafka", func(b *testing.B) string {
+			return "kafka://" + testbroker.Kafka(b) + "?create_topics=true&partitions=3"
+		}},
 	}
 	for _, kind := range testdb.Kinds {
 		for _, backend := range buses {

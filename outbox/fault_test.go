@@ -116,13 +116,11 @@ type producer struct {
 	next       map[string]int
 	committed  map[event]bool
 	rolledBack map[event]bool
-	ids        map[string]event // message ID to event, for observers that see IDs only
-	written    atomic.Int64     // committed events
 }
 
 func newProducer(db *sql.DB, topic string, keys int) *producer {
 	return &producer{db: db, topic: topic, keys: keys, next: map[string]int{},
-		committed: map[event]bool{}, rolledBack: map[event]bool{}, ids: map[string]event{}}
+		committed: map[event]bool{}, rolledBack: map[event]bool{}}
 }
 
 // write writes n committed events.
@@ -155,8 +153,7 @@ func (p *producer) write(ctx context.Context, n int) error {
 			return fmt.Errorf("transaction %d: %w", tx, err)
 		}
 		p.mu.Lock()
-		for i, e := range events {
-			p.ids[msgs[i].ID] = e
+		for _, e := range events {
 			if rollback {
 				p.rolledBack[e] = true
 			} else {
@@ -172,13 +169,6 @@ func (p *producer) countCommitted() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return len(p.committed)
-}
-
-func (p *producer) eventByID(id string) (event, bool) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	e, ok := p.ids[id]
-	return e, ok
 }
 
 // checker takes in published events and checks them against what the

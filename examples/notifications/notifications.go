@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"maps"
-	"os"
 	"slices"
 	"sync"
 	"time"
@@ -53,16 +52,9 @@ const (
 // confirmed and the redelivery after the lost ack was skipped, or ctx is
 // done. The mail service remembers what it sent in the database
 // DATABASE_URL names (a new SQLite file when unset).
-func run(ctx context.Context, b *bus.Bus, out io.Writer) (_ Outcome, err error) {
-	db, closeDB, err := exampledb.Open(ctx, os.Getenv("DATABASE_URL"))
-	if err != nil {
-		return Outcome{}, fmt.Errorf("open the mail service's database: %w", err)
-	}
-	defer func() { err = errors.Join(err, closeDB()) }()
-	return runOn(db)(ctx, b, out)
-}
+var run = exampledb.Flow(runOn)
 
-// runOn is run with the mail service's database db.
+// runOn is run on the database db.
 func runOn(db *sql.DB) example.Flow[Outcome] {
 	return func(ctx context.Context, b *bus.Bus, out io.Writer) (Outcome, error) {
 		return runFlow(ctx, db, b, out)

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"maps"
-	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -111,16 +110,9 @@ func placeOrder(ctx context.Context, db *sql.DB, runID string, orderCreated bus.
 // run places the orders, saving them in the database DATABASE_URL names
 // (a new SQLite file when unset), and returns once every readable order is
 // shipped and the broken one is in the dead-letter topic, or ctx is done.
-func run(ctx context.Context, b *bus.Bus, out io.Writer) (_ Outcome, err error) {
-	db, closeDB, err := exampledb.Open(ctx, os.Getenv("DATABASE_URL"))
-	if err != nil {
-		return Outcome{}, fmt.Errorf("open the order database: %w", err)
-	}
-	defer func() { err = errors.Join(err, closeDB()) }()
-	return runOn(db)(ctx, b, out)
-}
+var run = exampledb.Flow(runOn)
 
-// runOn is run on the order service's database db.
+// runOn is run on the database db.
 func runOn(db *sql.DB) example.Flow[Outcome] {
 	return func(ctx context.Context, b *bus.Bus, out io.Writer) (Outcome, error) {
 		return runFlow(ctx, db, b, out)

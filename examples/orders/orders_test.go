@@ -1,14 +1,10 @@
 package main
 
 import (
-	"bytes"
 	"testing"
 
 	"github.com/eventbus-go/eventbus/bus"
 	"github.com/eventbus-go/eventbus/examples/internal/backends"
-	"github.com/eventbus-go/eventbus/examples/internal/example"
-	"github.com/eventbus-go/eventbus/internal/testdb"
-	"github.com/eventbus-go/eventbus/outbox"
 	"github.com/stretchr/testify/require"
 )
 
@@ -23,19 +19,8 @@ func check(t *testing.T, outcome Outcome, story string) {
 }
 
 // TestRun runs the example on every database and backend.
-func TestRun(t *testing.T) {
-	testdb.Each(t, func(t *testing.T, db testdb.DB) {
-		require.NoError(t, outbox.Migrate(t.Context(), db.DB))
-		backends.Each(t, runOn(db.DB), check)
-	})
-}
+func TestRun(t *testing.T) { backends.EachDatabase(t, runOn, check) }
 
 // TestRunWithNoSetup runs the example as `go run` does without
 // configuration: in memory, on a new SQLite file.
-func TestRunWithNoSetup(t *testing.T) {
-	t.Setenv("DATABASE_URL", "")
-	var story bytes.Buffer
-	outcome, err := example.Run(t.Context(), "mem://", run, &story)
-	require.NoError(t, err, story.String())
-	check(t, outcome, story.String())
-}
+func TestRunWithNoSetup(t *testing.T) { backends.NoSetup(t, run, check) }

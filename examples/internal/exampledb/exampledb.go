@@ -9,10 +9,14 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 
+	"github.com/eventbus-go/eventbus/bus"
+	"github.com/eventbus-go/eventbus/examples/internal/example"
 	"github.com/eventbus-go/eventbus/outbox"
 	_ "github.com/jackc/pgx/v5/stdlib" // driver "pgx"
 	_ "modernc.org/sqlite"             // driver "sqlite", pure Go
@@ -47,4 +51,18 @@ func Open(ctx context.Context, dsn string) (db *sql.DB, closeDB func() error, er
 		return nil, nil, errors.Join(err, cleanup())
 	}
 	return db, func() error { return errors.Join(db.Close(), cleanup()) }, nil
+}
+
+// Flow adapts an example flow that needs a database into one that opens
+// the database DATABASE_URL names (see Open) for each run.
+func Flow[O any](flow func(db *sql.DB) example.Flow[O]) example.Flow[O] {
+	return func(ctx context.Context, b *bus.Bus, out io.Writer) (_ O, err error) {
+		db, closeDB, err := Open(ctx, os.Getenv("DATABASE_URL"))
+		if err != nil {
+			var none O
+			return none, fmt.Errorf("open the database: %w", err)
+		}
+		defer func() { err = errors.Join(err, closeDB()) }()
+		return flow(db)(ctx, b, out)
+	}
 }

@@ -40,9 +40,10 @@
 // of the Lease, the others read it every PollInterval and take over once it
 // is released (at shutdown) or has run out (after a crash). A lease row
 // rather than a PostgreSQL advisory lock, because it works the same on
-// SQLite, which has neither SKIP LOCKED nor advisory locks, holds no
-// connection open for the relay's lifetime (so it also works behind
-// transaction-pooling proxies), and is visible in a table. The price: after
+// SQLite, which has neither SKIP LOCKED nor advisory locks, does not hang on
+// one connection staying up (a session lock vanishes with its connection,
+// while its holder may still be publishing), and is visible in a table:
+// SELECT * FROM eventbus_outbox_lease shows who publishes. The price: after
 // a crash, publishing resumes only when the lease has run out (10 s by
 // default), and replicas' clocks must agree to well within a tenth of the
 // lease. The holder never lets a Publish run past its lease.

@@ -8,15 +8,7 @@ import (
 )
 
 // lease is the row that makes one relay at a time the publisher of an
-// outbox. A lease row, rather than SELECT ... FOR UPDATE SKIP LOCKED, because
-// per-key order needs a single publisher: relays that each skip the rows the
-// other has locked publish one key's messages side by side, out of order.
-// A lease row, rather than a PostgreSQL advisory lock, because it works the
-// same on SQLite (which has neither), needs no connection held open for the
-// relay's lifetime (and so works behind a transaction-pooling proxy such as
-// PgBouncer), and is visible in a table. The price: after a crash, a
-// standby takes over only when the lease has run out, and the replicas'
-// clocks must agree to well within a tenth of the lease.
+// outbox; the package documentation says why a lease row.
 type lease struct {
 	db       *sql.DB
 	owner    string

@@ -186,6 +186,8 @@ func TestPublishRejectsBadInput(t *testing.T) {
 	require.ErrorIs(t, outbox.Publish(t.Context(), tx, "", &bus.Message{}), bus.ErrInvalidTopic)
 	require.ErrorContains(t, outbox.Publish(t.Context(), tx, "t", &bus.Message{}, nil), "message 1 is nil")
 	require.ErrorContains(t, outbox.Publish(t.Context(), nil, "t", &bus.Message{}), "tx is nil")
+	require.ErrorContains(t, outbox.Publish(t.Context(), tx, "t", &bus.Message{Time: time.Date(2300, 1, 1, 0, 0, 0, 0, time.UTC)}), "outside the years")
+	require.ErrorContains(t, outbox.Publish(t.Context(), tx, "t", &bus.Message{Header: map[string]string{"bin": "\xff"}}), `header "bin" is not valid UTF-8`)
 
 	_, err = outbox.NewRelay(nil, openMem(t))
 	require.ErrorContains(t, err, "db is nil")

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/eventbus-go/eventbus/bus"
 	"github.com/google/uuid"
@@ -62,6 +63,14 @@ func Publish(ctx context.Context, tx Execer, topic string, msgs ...*bus.Message)
 		}
 		if m.Time.IsZero() {
 			m.Time = now.Round(0)
+		}
+		if !time.Unix(0, m.Time.UnixNano()).Equal(m.Time) {
+			return fmt.Errorf("outbox: publish to %q: message %d (id %s): time %s is outside the years 1678 to 2262 the outbox stores", topic, i, m.ID, m.Time)
+		}
+		for k, v := range m.Header {
+			if !utf8.ValidString(k) || !utf8.ValidString(v) {
+				return fmt.Errorf("outbox: publish to %q: message %d (id %s): header %q is not valid UTF-8, which the outbox cannot store", topic, i, m.ID, k)
+			}
 		}
 		header, err := json.Marshal(m.Header)
 		if err != nil {

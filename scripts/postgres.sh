@@ -13,7 +13,8 @@
 #
 # The server listens on 127.0.0.1 only, port EVENTBUS_POSTGRES_PORT (55432),
 # trusts every local connection (test data only) and keeps its data and log
-# in .postgres/. When the PostgreSQL binaries are missing and we run as root
+# in .postgres/ (or a temporary folder it names, when the server's user
+# cannot reach it). When the PostgreSQL binaries are missing and we run as root
 # (as CI does), `up` installs the postgresql package with apt-get first. A
 # root caller runs the server as the unprivileged user "postgres", which
 # PostgreSQL requires.
@@ -22,8 +23,6 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 PORT=${EVENTBUS_POSTGRES_PORT:-55432}
 STATE=$ROOT/.postgres
-DATA=$STATE/data
-LOG=$STATE/postgres.log
 DB_USER=eventbus
 
 log() { printf 'postgres: %s\n' "$*" >&2; }
@@ -70,7 +69,17 @@ as_server() {
   fi
 }
 
-running() { [[ -f $DATA/postmaster.pid ]] && as_server "$BIN/pg_ctl" status -D "$DATA" >/dev/null 2>&1; }
+# The server's files live in .postgres/, or, when the user "postgres" cannot
+# reach that folder (a checkout under a private home directory), in a
+# temporary folder that .postgres/rundir names.
+locate() {
+  RUNDIR=$STATE
+  [[ -f $STATE/rundir ]] && RUNDIR=$(<"$STATE/rundir")
+  DATA=$RUNDIR/data
+  LOG=$RUNDIR/postgres.log
+}
+
+running() { locate; [[ -f $DATA/postmaster.pid ]] && as_server "$BIN/pg_ctl" status -D "$DATA" >/dev/null 2>&1; }
 
 port_free() { ! (: <"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
@@ -82,14 +91,21 @@ cmd_up() {
   fi
   [[ $PORT =~ ^[0-9]+$ ]] || die "EVENTBUS_POSTGRES_PORT=$PORT is not a port number"
   port_free "$PORT" || die "port $PORT is in use by another process: stop it or choose another port with EVENTBUS_POSTGRES_PORT"
-  rm -rf "$STATE"
-  mkdir -p "$DATA"
-  touch "$LOG"
+  remove_files
+  mkdir -p "$STATE"
   if [[ $(id -u) == 0 ]]; then
-    chown -R postgres: "$STATE"
-    as_server test -w "$DATA" ||
-      die "the user 'postgres' cannot reach $DATA: a folder above it is closed to other users (clone the repository elsewhere)"
+    chown postgres: "$STATE"
+    if ! as_server test -w "$STATE"; then
+      local tmp
+      tmp=$(mktemp -d "${TMPDIR:-/tmp}/eventbus-postgres.XXXXXX")
+      chown postgres: "$tmp"
+      printf '%s\n' "$tmp" >"$STATE/rundir"
+      log "the user 'postgres' cannot reach $STATE: keeping the server's files in $tmp"
+    fi
   fi
+  locate
+  as_server mkdir -p "$DATA"
+  as_server touch "$LOG"
   local start=$SECONDS
   as_server "$BIN/initdb" -D "$DATA" -U "$DB_USER" --auth=trust --encoding=UTF8 --no-locale >>"$LOG" 2>&1 ||
     { tail -n 30 "$LOG" >&2; die "initdb failed (log: $LOG)"; }
@@ -108,11 +124,20 @@ cmd_down() {
     as_server "$BIN/pg_ctl" stop -D "$DATA" -m fast -w -t 60 >/dev/null ||
       as_server "$BIN/pg_ctl" stop -D "$DATA" -m immediate -w >/dev/null || true
   fi
+  remove_files
+}
+
+remove_files() {
+  locate
+  if [[ $RUNDIR != "$STATE" ]]; then rm -rf "$RUNDIR"; fi
   rm -rf "$STATE"
 }
 
 cmd_status() {
-  BIN=$(bin_dir) || { echo "postgres: not installed"; return 3; }
+  BIN=$(bin_dir) || {
+    echo "postgres: not installed"
+    return 3
+  }
   if running; then echo "postgres: running on 127.0.0.1:$PORT, log ${LOG#"$ROOT"/}"; else
     echo "postgres: not running"
     return 3

@@ -291,3 +291,38 @@ func TestSameKeyTransactionsPublishInCommitOrder(t *testing.T) {
 		assert.Equal(t, written, published)
 	})
 }
+
+// TestRelayStopsWhenItLosesTheLease has another owner take the lease row
+// from the publishing relay, as one whose clock ran ahead would: the relay
+// stops publishing at its next renewal and resumes once the row is free.
+func TestRelayStopsWhenItLosesTheLease(t *testing.T) {
+	testdb.Each(t, func(t *testing.T, db testdb.DB) {
+		require.NoError(t, outbox.Migrate(t.Context(), db.DB))
+		b := openMem(t)
+		got := collect(t, b, "orders")
+		r := startRelay(t, db.DB, b, outbox.Lease(300*time.Millisecond))
+		publish := func(payload string) {
+			require.NoError(t, inTx(t.Context(), db.DB, func(tx *sql.Tx) error {
+				return outbox.Publish(t.Context(), tx, "orders", &bus.Message{Key: "k", Payload: []byte(payload)})
+			}))
+		}
+		publish("before")
+		assert.Equal(t, "before", string(receive(t, got).Payload))
+		require.True(t, r.Stats().Leader)
+
+		_, err := db.ExecContext(t.Context(), `UPDATE eventbus_outbox_lease SET owner = 'intruder', expires_at = $1`, time.Now().Add(time.Hour).UnixMicro())
+		require.NoError(t, err)
+		require.Eventually(t, func() bool { return !r.Stats().Leader }, 10*time.Second, time.Millisecond, "the relay notices at its next renewal")
+		publish("while away")
+		publish("marker") // the relay reads in order: once it is out, so is the one before
+		var pending int
+		require.NoError(t, db.QueryRowContext(t.Context(), `SELECT count(*) FROM eventbus_outbox`).Scan(&pending))
+		assert.Equal(t, 2, pending, "a relay without the lease publishes nothing")
+
+		_, err = db.ExecContext(t.Context(), `DELETE FROM eventbus_outbox_lease`)
+		require.NoError(t, err)
+		assert.Equal(t, "while away", string(receive(t, got).Payload))
+		assert.Equal(t, "marker", string(receive(t, got).Payload))
+		assert.True(t, r.Stats().Leader)
+	})
+}

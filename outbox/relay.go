@@ -216,56 +216,113 @@ func (r *Relay) Run(ctx context.Context) error {
 	}
 	defer r.running.Store(false)
 	d, err := detectDialect(ctx, r.db)
+	if err == nil {
+		err = checkSchema(ctx, r.db)
+	}
 	if err != nil {
+		if ctx.Err() != nil {
+			return nil // stopped while starting
+		}
 		return err
 	}
-	if err := checkSchema(ctx, r.db); err != nil {
-		return err
-	}
-	poll := r.cfg.pollInterval
-	var wake <-chan struct{}
+	w := &worker{Relay: r, lease: &lease{db: r.db, owner: r.owner, duration: r.cfg.lease}, poll: r.cfg.pollInterval}
 	if d == postgres {
 		var listening bool
-		wake, listening = listen(ctx, r.db, r.cfg.logger)
-		if listening && poll == 0 {
-			poll = DefaultListenPollInterval
+		w.wake, listening = listen(ctx, r.db, r.cfg.logger)
+		if listening && w.poll == 0 {
+			w.poll = DefaultListenPollInterval
 		}
 	}
-	if poll == 0 {
-		poll = DefaultPollInterval
+	if w.poll == 0 {
+		w.poll = DefaultPollInterval
 	}
-	l := &lease{db: r.db, owner: r.owner, duration: r.cfg.lease}
-	w := &worker{Relay: r, lease: l}
 	defer func() {
 		releaseCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
-		if err := l.release(releaseCtx); err != nil {
+		if err := w.lease.release(releaseCtx); err != nil {
 			r.cfg.logger.WarnContext(ctx, "outbox relay: lease not released; a standby takes over when it runs out", "err", err)
 		}
-		r.updateStats(func(s *Stats) { s.Leader = false })
 	}()
+	for {
+		leading, err := w.lease.acquire(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err != nil {
+			r.updateStats(func(s *Stats) { s.LastError = fmt.Errorf("outbox relay: lease: %w", err) })
+		}
+		if leading {
+			w.lead(ctx)
+			if ctx.Err() != nil {
+				return nil
+			}
+			continue
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(w.poll):
+		}
+	}
+}
+
+// worker is the state of one Run.
+type worker struct {
+	*Relay
+	lease *lease
+	poll  time.Duration
+	wake  <-chan struct{} // a commit to the outbox, when listening
+	// unmarked holds rows published but not yet marked, because marking
+	// failed: they are marked before anything is read again, so a database
+	// hiccup does not publish them twice.
+	unmarked  []int64
+	cleanedUp time.Time
+}
+
+// cleanUpInterval is how often the leader deletes retained rows that are
+// old enough.
+const cleanUpInterval = time.Minute
+
+// lead publishes while this relay holds the lease: a goroutine renews the
+// lease every third of its duration and cancels the publishing when a
+// renewal fails past the lease's end, so that no publish outlives it.
+func (w *worker) lead(ctx context.Context) {
+	ctx, lost := context.WithCancelCause(ctx)
+	kept := make(chan struct{})
+	go func() {
+		defer close(kept)
+		w.lease.keep(ctx, lost)
+	}()
+	defer func() {
+		lost(nil)
+		<-kept
+		w.updateStats(func(s *Stats) { s.Leader = false })
+	}()
+	w.updateStats(func(s *Stats) { s.Leader = true })
+	w.cfg.logger.InfoContext(ctx, "outbox relay: holding the lease, publishing", "owner", w.owner)
 
 	backoff := time.Duration(0)
 	for {
 		busy, err := w.step(ctx)
 		switch {
 		case ctx.Err() != nil:
-			return nil
+			if context.Cause(ctx) == errLeaseLost {
+				w.cfg.logger.WarnContext(ctx, "outbox relay: lease lost, standing by", "owner", w.owner)
+			}
+			return
 		case err != nil:
-			backoff = min(max(2*backoff, r.cfg.minBackoff), r.cfg.maxBackoff)
-			r.updateStats(func(s *Stats) { s.LastError = err })
+			backoff = min(max(2*backoff, w.cfg.minBackoff), w.cfg.maxBackoff)
+			w.updateStats(func(s *Stats) { s.LastError = err })
 		default:
 			backoff = 0
 		}
 		if busy && backoff == 0 {
 			continue
 		}
-		timer := time.NewTimer(max(backoff, poll))
+		timer := time.NewTimer(max(backoff, w.poll))
 		select {
 		case <-ctx.Done():
-			timer.Stop()
-			return nil
-		case <-wake:
+		case <-w.wake:
 			if backoff > 0 {
 				<-timer.C // a commit does not cut a backoff short
 			}
@@ -275,22 +332,6 @@ func (r *Relay) Run(ctx context.Context) error {
 	}
 }
 
-// worker is the state of one Run.
-type worker struct {
-	*Relay
-	lease *lease
-	// unmarked holds rows published but not yet marked, because marking
-	// failed: they are marked before anything is read again, so a database
-	// hiccup does not publish them twice.
-	unmarked  []int64
-	leading   bool
-	cleanedUp time.Time
-}
-
-// cleanUpInterval is how often the leader deletes retained rows that are
-// old enough.
-const cleanUpInterval = time.Minute
-
 // row is one outbox row on its way to the bus.
 type row struct {
 	seq       int64
@@ -299,25 +340,9 @@ type row struct {
 	createdAt time.Time
 }
 
-// step does one round: hold the lease, then publish one batch. It reports
-// whether there may be more to do at once.
+// step publishes one batch. It reports whether there may be more to do at
+// once.
 func (w *worker) step(ctx context.Context) (busy bool, err error) {
-	leading, err := w.lease.hold(ctx)
-	if err != nil {
-		return false, fmt.Errorf("outbox relay: lease: %w", err)
-	}
-	if leading != w.leading {
-		w.leading = leading
-		w.updateStats(func(s *Stats) { s.Leader = leading })
-		if leading {
-			w.cfg.logger.InfoContext(ctx, "outbox relay: holding the lease, publishing", "owner", w.owner)
-		} else {
-			w.cfg.logger.InfoContext(ctx, "outbox relay: lease lost, standing by", "owner", w.owner)
-		}
-	}
-	if !leading {
-		return false, nil
-	}
 	if len(w.unmarked) > 0 {
 		if err := w.mark(ctx, w.unmarked); err != nil {
 			return false, err
@@ -394,9 +419,6 @@ FROM eventbus_outbox WHERE published_at IS NULL ORDER BY seq LIMIT $1`, w.cfg.ba
 // holds back the rest of its key until the next batch; other keys go on.
 // It returns the sequence numbers of the rows the bus accepted.
 func (w *worker) publish(ctx context.Context, rows []row) (published []int64, err error) {
-	// Never publish past the lease: a standby may take over after it.
-	ctx, cancel := context.WithDeadline(ctx, w.lease.until)
-	defer cancel()
 	type topicKey struct{ topic, key string }
 	var waves [][]row
 	seen := make(map[topicKey]int)

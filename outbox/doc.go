@@ -37,7 +37,7 @@
 // locked rows would publish one key's messages side by side, out of order.
 // Instead the replicas' relays compete for one lease row
 // (eventbus_outbox_lease); the holder publishes and renews it every third
-// of the Lease, the others read it every PollInterval and take over once it
+// of the Lease; the others read it every PollInterval and take over once it
 // is released (at shutdown) or has run out (after a crash). A lease row
 // rather than a PostgreSQL advisory lock, because it works the same on
 // SQLite, which has neither SKIP LOCKED nor advisory locks, does not hang on
@@ -46,7 +46,9 @@
 // SELECT * FROM eventbus_outbox_lease shows who publishes. The price: after
 // a crash, publishing resumes only when the lease has run out (10 s by
 // default), and replicas' clocks must agree to well within a tenth of the
-// lease. The holder never lets a Publish run past its lease.
+// lease. The holder renews the lease in the background, also during a slow
+// Publish, and cancels its Publish as soon as a renewal fails past the
+// lease's end: a relay that lost the lease publishes nothing more.
 //
 // On SQLite the replicas are the processes sharing the database file on one
 // host; the database's single writer lock serializes every write, and the

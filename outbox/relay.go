@@ -46,8 +46,9 @@ type relayConfig struct {
 }
 
 // BatchSize is how many rows the relay reads at a time, at most
-// MaxBatchSize (default DefaultBatchSize). It also bounds the duplicates a relay killed
-// mid-batch leaves behind: the rows it published but had not yet marked.
+// MaxBatchSize (default DefaultBatchSize). It also bounds the duplicates a
+// relay killed mid-batch leaves behind: the rows it published but had not
+// yet marked.
 func BatchSize(n int) RelayOption {
 	return func(c *relayConfig) error {
 		if n < 1 || n > MaxBatchSize {
@@ -61,7 +62,9 @@ func BatchSize(n int) RelayOption {
 // Lease is how long the active relay holds the outbox without renewing
 // (default DefaultLease); it renews every third of it. A relay that died
 // without releasing its lease (SIGKILL, lost host) is replaced by a standby
-// once the lease has run out. A publish never outlasts the lease.
+// once the lease has run out. The holder renews it in the background, also
+// while a slow Publish runs, and cancels its Publish at once when a renewal
+// fails past the lease's end, before a standby may take over.
 func Lease(d time.Duration) RelayOption {
 	return func(c *relayConfig) error {
 		if d < 100*time.Millisecond {

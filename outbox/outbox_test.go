@@ -226,6 +226,11 @@ func TestMigrateIsIdempotentAndConcurrent(t *testing.T) {
 			require.NoError(t, err)
 		}
 		require.NoError(t, outbox.Migrate(t.Context(), db.DB))
+		if db.Driver == "sqlite" {
+			var mode string
+			require.NoError(t, db.QueryRowContext(t.Context(), `PRAGMA journal_mode`).Scan(&mode))
+			assert.Equal(t, "wal", mode, "Migrate switched the file to the WAL journal")
+		}
 	})
 }
 

@@ -42,14 +42,15 @@ func (d dialect) String() string {
 // transaction: on PostgreSQL the failed sqlite_version() would abort one.
 func detectDialect(ctx context.Context, db *sql.DB) (dialect, error) {
 	var version string
-	if db.QueryRowContext(ctx, "SELECT sqlite_version()").Scan(&version) == nil {
+	sqliteErr := db.QueryRowContext(ctx, "SELECT sqlite_version()").Scan(&version)
+	if sqliteErr == nil {
 		return sqlite, nil
 	}
-	err := db.QueryRowContext(ctx, "SELECT version()").Scan(&version)
-	if err != nil {
-		return 0, fmt.Errorf("%w: SELECT version(): %w", ErrUnsupportedDatabase, err)
-	}
-	if !strings.HasPrefix(version, "PostgreSQL") {
+	pgErr := db.QueryRowContext(ctx, "SELECT version()").Scan(&version)
+	switch {
+	case pgErr != nil:
+		return 0, fmt.Errorf("%w: neither SELECT sqlite_version() (%w) nor SELECT version() (%w) answered", ErrUnsupportedDatabase, sqliteErr, pgErr)
+	case !strings.HasPrefix(version, "PostgreSQL"):
 		return 0, fmt.Errorf("%w: the database says it is %q", ErrUnsupportedDatabase, version)
 	}
 	return postgres, nil
@@ -173,6 +174,11 @@ func migrate(ctx context.Context, db *sql.DB, d dialect) (err error) {
 		return err
 	}
 	defer conn.Close()
+	if d == sqlite {
+		if err := useWAL(ctx, conn); err != nil {
+			return err
+		}
+	}
 	begin := []string{"BEGIN IMMEDIATE"}
 	if d == postgres {
 		begin = []string{"BEGIN", "SELECT pg_advisory_xact_lock(1161973592, 0)"}

@@ -170,7 +170,7 @@ func benchDirectLatency(b *testing.B, bu *bus.Bus) {
 func reportLatencies(b *testing.B, latencies []time.Duration) {
 	slices.Sort(latencies)
 	at := func(q float64) float64 {
-		return float64(latencies[int(q*float64(len(latencies)-1))].Microseconds()) / 1000
+		return float64(latencies[int(q*float64(len(latencies)-1))]) / float64(time.Millisecond)
 	}
 	b.ReportMetric(at(0.50), "p50-ms")
 	b.ReportMetric(at(0.99), "p99-ms")

@@ -118,11 +118,12 @@ type producer struct {
 	next       map[string]int
 	committed  map[event]bool
 	rolledBack map[event]bool
+	progress   chan struct{} // a value after each transaction
 }
 
 func newProducer(db *sql.DB, topic string, keys int) *producer {
 	return &producer{db: db, topic: topic, keys: keys, next: map[string]int{},
-		committed: map[event]bool{}, rolledBack: map[event]bool{}}
+		committed: map[event]bool{}, rolledBack: map[event]bool{}, progress: make(chan struct{}, 1)}
 }
 
 // write writes n committed events.
@@ -163,8 +164,25 @@ func (p *producer) write(ctx context.Context, n int) error {
 			}
 		}
 		p.mu.Unlock()
+		select {
+		case p.progress <- struct{}{}:
+		default:
+		}
 	}
 	return nil
+}
+
+// waitCommitted returns once n events were committed.
+func (p *producer) waitCommitted(t *testing.T, n int) {
+	t.Helper()
+	deadline := time.After(time.Minute)
+	for p.countCommitted() < n {
+		select {
+		case <-p.progress:
+		case <-deadline:
+			require.FailNowf(t, "producer stuck", "%d of %d events committed within a minute", p.countCommitted(), n)
+		}
+	}
 }
 
 func (p *producer) countCommitted() int {
@@ -490,14 +508,16 @@ func relayProcess() int {
 // relayChild is a running relay process.
 type relayChild struct {
 	cmd      *exec.Cmd
-	reported atomic.Int64  // messages it reported published
+	reported int           // messages it reported published; read by its output's reader only
+	killAt   chan struct{} // closed once it reported what the test kills it after
 	ready    chan struct{} // closed once SIGTERM stops it cleanly
 	done     chan struct{}
 }
 
 // startRelayProcess starts a relay process; each message it reports is
-// passed to onPublished.
-func startRelayProcess(t *testing.T, db testdb.DB, busURL string, onPublished func(payload []byte)) *relayChild {
+// passed to onPublished, and killAt is closed as soon as it has reported
+// killAfter messages, so that the test kills it mid-stream, with work left.
+func startRelayProcess(t *testing.T, db testdb.DB, busURL string, killAfter int, onPublished func(payload []byte)) *relayChild {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), envRelayProcess+"=1", envRelayDriver+"="+db.Driver, envRelayDSN+"="+db.DSN, envRelayBus+"="+busURL)
@@ -505,7 +525,7 @@ func startRelayProcess(t *testing.T, db testdb.DB, busURL string, onPublished fu
 	stdout, err := cmd.StdoutPipe()
 	require.NoError(t, err)
 	require.NoError(t, cmd.Start())
-	child := &relayChild{cmd: cmd, ready: make(chan struct{}), done: make(chan struct{})}
+	child := &relayChild{cmd: cmd, ready: make(chan struct{}), killAt: make(chan struct{}), done: make(chan struct{})}
 	go func() {
 		defer close(child.done)
 		lines := bufio.NewScanner(stdout)
@@ -514,8 +534,10 @@ func startRelayProcess(t *testing.T, db testdb.DB, busURL string, onPublished fu
 				close(child.ready)
 			}
 			if payload, ok := strings.CutPrefix(lines.Text(), "published "); ok {
-				child.reported.Add(1)
 				onPublished([]byte(payload))
+				if child.reported++; child.reported == killAfter {
+					close(child.killAt)
+				}
 			}
 		}
 	}()
@@ -528,11 +550,14 @@ func startRelayProcess(t *testing.T, db testdb.DB, busURL string, onPublished fu
 	return child
 }
 
-// waitReported returns once the child reported n messages published.
-func (c *relayChild) waitReported(t *testing.T, n int64) {
+// waitForKill returns once the child reported what it is killed after.
+func (c *relayChild) waitForKill(t *testing.T) {
 	t.Helper()
-	require.Eventually(t, func() bool { return c.reported.Load() >= n }, time.Minute, 2*time.Millisecond,
-		"relay process reported %d of %d messages", c.reported.Load(), n)
+	select {
+	case <-c.killAt:
+	case <-time.After(time.Minute):
+		require.FailNow(t, "the relay process did not report enough messages within a minute")
+	}
 }
 
 // kill SIGKILLs the child and waits until it is gone and its output read.
@@ -566,12 +591,17 @@ func TestFaultRelayKilled(t *testing.T) {
 
 		produced := make(chan error, 1)
 		go func() { produced <- p.write(t.Context(), events) }()
-		child := startRelayProcess(t, db, busURL, onPublished)
-		for range kills {
-			child.waitReported(t, events/(kills+1))
+		// Each process is killed once it has published something and the
+		// producer is a further third through, so that there is always
+		// work in flight at the kill and work left for the next process.
+		const killAfter = 1
+		child := startRelayProcess(t, db, busURL, killAfter, onPublished)
+		for k := range kills {
+			child.waitForKill(t)
+			p.waitCommitted(t, (k+1)*events/(kills+1))
 			child.kill(t)
 			// The next process takes over once the killed one's lease ran out.
-			child = startRelayProcess(t, db, busURL, onPublished)
+			child = startRelayProcess(t, db, busURL, killAfter, onPublished)
 		}
 		require.NoError(t, <-produced)
 		c.waitFor(t, p.countCommitted())

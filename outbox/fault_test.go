@@ -301,7 +301,7 @@ func consume(t *testing.T, b *bus.Bus, topic string, p *producer, c *checker) {
 		}
 		c.add(p, e, brokerPosition(m))
 		return nil
-	}, bus.Group("checker"), bus.Concurrency(4))
+	}, bus.Group("checker-"+topic), bus.Concurrency(4)) // a group per test: one shared across topics rebalances whenever any test starts or ends
 	require.NoError(t, err)
 }
 

@@ -14,7 +14,7 @@ STATICCHECK_VERSION := v0.8.2
 STATICCHECK := $(BIN)/staticcheck-$(STATICCHECK_VERSION)
 TEST_TIMEOUT ?= 15m
 
-.PHONY: test tmux unit lint vet fmt staticcheck nocgo smoke bench fuzz brokers-up brokers-down brokers-status
+.PHONY: test tmux unit lint vet fmt staticcheck nocgo smoke bench fuzz brokers-up brokers-down brokers-status postgres-up postgres-down
 
 # The broker restart tests kill brokers every other package shares, so they
 # run on their own after everything else.
@@ -24,8 +24,12 @@ RESTART_TESTS := ^Test(Kafka|Pulsar)RestartKeepsData$$|^TestPulsarRestartMidStre
 FAILOVER := ./internal/failover/
 CLUSTER_TESTS := ^TestKafkaCluster
 
-test: lint nocgo fuzz tmux ## lint, cgo-free build, fuzzing, then all tests (race detector) against real brokers
-	scripts/brokers.sh run all -- bash -c '$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) -skip "$(RESTART_TESTS)" \
+# The servers the tests need: PostgreSQL (scripts/postgres.sh) and the
+# brokers, each started before and stopped after the command that follows.
+WITH_SERVERS := scripts/postgres.sh run -- scripts/brokers.sh run all --
+
+test: lint nocgo fuzz tmux ## lint, cgo-free build, fuzzing, then all tests (race detector) against real brokers and PostgreSQL
+	$(WITH_SERVERS) bash -c '$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) -skip "$(RESTART_TESTS)" \
 			$$($(GO) list ./... | grep -v /internal/failover) \
 		&& EVENTBUS_TEST_RESTART=1 $(GO) test -p 1 -count=1 -timeout $(TEST_TIMEOUT) -run "$(RESTART_TESTS)" -v ./internal/smoke/ $(FAILOVER)'
 	scripts/brokers.sh run kafka-cluster -- $(GO) test -race -count=1 -timeout 5m -run '$(CLUSTER_TESTS)' -v $(FAILOVER)
@@ -56,7 +60,7 @@ fuzz: ## run every fuzz target for FUZZTIME (40000 inputs, a few seconds) each
 
 # Broker tests skip without their EVENTBUS_TEST_* variables, also under CI.
 unit: ## all tests that need no broker
-	env -u CI -u EVENTBUS_TEST_KAFKA -u EVENTBUS_TEST_KAFKA_SASL -u EVENTBUS_TEST_KAFKA_TLS -u EVENTBUS_TEST_KAFKA_TLS_CA -u EVENTBUS_TEST_PULSAR -u EVENTBUS_TEST_PULSAR_ADMIN -u EVENTBUS_TEST_KAFKA_CLUSTER -u EVENTBUS_TEST_KAFKA_TOOLS \
+	env -u CI -u EVENTBUS_TEST_KAFKA -u EVENTBUS_TEST_KAFKA_SASL -u EVENTBUS_TEST_KAFKA_TLS -u EVENTBUS_TEST_KAFKA_TLS_CA -u EVENTBUS_TEST_PULSAR -u EVENTBUS_TEST_PULSAR_ADMIN -u EVENTBUS_TEST_KAFKA_CLUSTER -u EVENTBUS_TEST_KAFKA_TOOLS -u EVENTBUS_TEST_POSTGRES \
 		$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./...
 
 lint: vet fmt staticcheck ## go vet, gofmt, staticcheck
@@ -86,8 +90,8 @@ nocgo: ## build every package that does not import confluent-kafka-go with CGO_E
 smoke: ## the raw-client smoke tests of the brokers alone
 	scripts/brokers.sh run all -- $(GO) test -count=1 -v ./internal/smoke/
 
-bench: ## benchmarks, against real brokers
-	scripts/brokers.sh run all -- $(GO) test -run '^$$' -bench . ./...
+bench: ## benchmarks, against real brokers and PostgreSQL
+	$(WITH_SERVERS) $(GO) test -run '^$$' -bench . ./...
 
 brokers-up: ## start Kafka and Pulsar (or only one: scripts/brokers.sh up kafka)
 	scripts/brokers.sh up
@@ -97,3 +101,9 @@ brokers-down: ## stop them and delete their data
 
 brokers-status:
 	scripts/brokers.sh status
+
+postgres-up: ## start the test PostgreSQL (127.0.0.1:55432); prints the variable to export
+	scripts/postgres.sh up
+
+postgres-down: ## stop it and delete its data
+	scripts/postgres.sh down

@@ -202,7 +202,7 @@ func (d *deduper) runClaimed(ctx context.Context, m *bus.Message, next bus.Handl
 				"id", m.ID, "key", key, "lease", d.lease, "err", err)
 		}
 	}()
-	err := next(ctx, m)
+	err := next(withClaim(ctx, Claim{Key: key, Owner: owner, TTL: d.ttl}), m)
 	succeeded = err == nil
 	return err
 }

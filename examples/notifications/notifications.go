@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"io"
@@ -14,19 +15,24 @@ import (
 	"github.com/eventbus-go/eventbus/bus/codec"
 	"github.com/eventbus-go/eventbus/bus/middleware"
 	"github.com/eventbus-go/eventbus/examples/internal/example"
+	"github.com/eventbus-go/eventbus/examples/internal/exampledb"
 	"github.com/eventbus-go/eventbus/examples/internal/story"
 	pb "github.com/eventbus-go/eventbus/examples/notifications/notificationspb"
+	"github.com/eventbus-go/eventbus/outbox"
 )
 
 // Outcome is how a run ended.
 type Outcome struct {
-	// Sent counts the emails the outbox sent, by request ID.
+	// Sent counts the emails the mail server sent, by request ID.
 	Sent map[string]int
 	// Confirmed holds the EmailSent replies the shop received, by request ID.
 	Confirmed map[string]*pb.EmailSent
 	// Duplicates lists the request IDs of deliveries the mail service
 	// recognised as already handled.
 	Duplicates []string
+	// SkippedAfterRestart lists those the restarted mail service
+	// recognised, which it knew only from the database.
+	SkippedAfterRestart []string
 }
 
 // The emails the shop asks for.
@@ -44,8 +50,18 @@ const (
 
 // run has the shop ask for the emails and returns once every request is
 // answered and the redelivery after the lost ack was skipped, or ctx is
-// done.
-func run(ctx context.Context, b *bus.Bus, out io.Writer) (Outcome, error) {
+// done. The mail service remembers what it sent in the database
+// DATABASE_URL names (a new SQLite file when unset).
+var run = exampledb.Flow(runOn)
+
+// runOn is run on the database db.
+func runOn(db *sql.DB) example.Flow[Outcome] {
+	return func(ctx context.Context, b *bus.Bus, out io.Writer) (Outcome, error) {
+		return runFlow(ctx, db, b, out)
+	}
+}
+
+func runFlow(ctx context.Context, db *sql.DB, b *bus.Bus, out io.Writer) (Outcome, error) {
 	runID := example.RunID()
 	// Requests go to one topic; each reply goes to the reply topic of the
 	// requester that asked, matched to its request by correlation ID.
@@ -54,21 +70,29 @@ func run(ctx context.Context, b *bus.Bus, out io.Writer) (Outcome, error) {
 		codec.Protobuf[*pb.EmailSent]{},
 	).WithReplyType("com.example.email.sent")
 	tell := story.New(out)
-	mail := &mailService{tell: tell, outbox: newOutbox(tell, greylisted), skipped: make(chan struct{})}
+	mail := &mailService{tell: tell, smtp: newSMTPServer(tell, greylisted),
+		skipped: make(chan struct{}), crashed: make(chan struct{})}
+	loseAck := mail.loseAckOnce(ackLostFor)
 
 	// The mail service answers each request with EmailSent. Dedup remembers
-	// what it sent, so a redelivered request is acknowledged without sending
-	// again; a failed send is not remembered, so its redelivery sends.
-	// Failures go back to the broker (no in-process retries, no dead
-	// letters): a request is never dropped.
-	_, err := sendEmail.Serve(ctx, b, mail.handle,
-		bus.Group("mail."+runID),
-		bus.Concurrency(4),
-		bus.Retry(bus.RetryPolicy{MaxAttempts: 1, MaxBackoff: 100 * time.Millisecond, Multiplier: 1}),
-		bus.Use(
-			mail.loseAckOnce(ackLostFor),
-			middleware.Dedup(middleware.NewMemoryStore(), middleware.OnDuplicate(mail.duplicate)),
-		))
+	// what it sent, in the database, so a redelivered request is
+	// acknowledged without sending again, also after a restart; a failed
+	// send is not remembered, so its redelivery sends. Failures go back to
+	// the broker (no in-process retries, no dead letters): a request is
+	// never dropped.
+	startMail := func(instance int) (*bus.Subscription, error) {
+		// A new process knows nothing but what is in the database.
+		store := outbox.NewDedupStore(db)
+		return sendEmail.Serve(ctx, b, mail.handle,
+			bus.Group("mail."+runID),
+			bus.Concurrency(4),
+			bus.Retry(bus.RetryPolicy{MaxAttempts: 1, MaxBackoff: 100 * time.Millisecond, Multiplier: 1}),
+			bus.Use(
+				loseAck,
+				middleware.Dedup(store, middleware.OnDuplicate(func(ctx context.Context, m *bus.Message) { mail.duplicate(ctx, m, instance) })),
+			))
+	}
+	firstMail, err := startMail(1)
 	if err != nil {
 		return Outcome{}, fmt.Errorf("start mail service: %w", err)
 	}
@@ -100,17 +124,33 @@ func run(ctx context.Context, b *bus.Bus, out io.Writer) (Outcome, error) {
 			mu.Unlock()
 		})
 	}
+
+	// The mail service dies after sending one email, before acknowledging
+	// it, and starts again.
+	select {
+	case <-mail.crashed:
+	case <-ctx.Done():
+		return Outcome{}, fmt.Errorf("waiting for the lost ack: %w", ctx.Err())
+	}
+	if err := firstMail.Close(ctx); err != nil {
+		return Outcome{}, fmt.Errorf("stop mail service: %w", err)
+	}
+	tell.Say("mail", "restarted, with nothing in memory")
+	if _, err := startMail(2); err != nil {
+		return Outcome{}, fmt.Errorf("restart mail service: %w", err)
+	}
+
 	asking.Wait()
 	if err := errors.Join(errs...); err != nil {
 		return Outcome{}, err
 	}
-
 	select {
 	case <-mail.skipped:
 	case <-ctx.Done():
 		return Outcome{}, fmt.Errorf("waiting for the redelivery after the lost ack: %w", ctx.Err())
 	}
-	outcome := Outcome{Sent: mail.outbox.sentByRequest(), Confirmed: confirmed, Duplicates: mail.duplicates()}
+	outcome := Outcome{Sent: mail.smtp.sentByRequest(), Confirmed: confirmed}
+	outcome.Duplicates, outcome.SkippedAfterRestart = mail.duplicates()
 	sent := 0
 	for _, n := range outcome.Sent {
 		sent += n
@@ -121,17 +161,19 @@ func run(ctx context.Context, b *bus.Bus, out io.Writer) (Outcome, error) {
 
 // mailService sends the requested emails and answers with EmailSent.
 type mailService struct {
-	tell   *story.Teller
-	outbox *outbox
+	tell *story.Teller
+	smtp *smtpServer
 
-	mu          sync.Mutex
-	skips       []string
-	skipped     chan struct{} // closed when the redelivery of ackLostFor was skipped
-	skippedOnce sync.Once
+	mu                  sync.Mutex
+	skips               []string
+	skippedAfterRestart []string
+	skipped             chan struct{} // closed when the redelivery of ackLostFor was skipped
+	skippedOnce         sync.Once
+	crashed             chan struct{} // closed when the ack of ackLostFor was lost
 }
 
 func (s *mailService) handle(ctx context.Context, m *bus.Message, req *pb.SendEmail) (*pb.EmailSent, error) {
-	messageID, err := s.outbox.send(ctx, req)
+	messageID, err := s.smtp.send(ctx, req)
 	if err != nil {
 		s.tell.Say("mail", "could not send %s, the broker will deliver it again: %v", req.RequestId, err)
 		return nil, err
@@ -141,21 +183,27 @@ func (s *mailService) handle(ctx context.Context, m *bus.Message, req *pb.SendEm
 	return &pb.EmailSent{CorrelationId: req.RequestId, To: req.To, SmtpMessageId: messageID}, nil
 }
 
-// duplicate is called by Dedup for each delivery it skips.
-func (s *mailService) duplicate(ctx context.Context, m *bus.Message) {
+// duplicate is called by Dedup of the mail service's instance (1, or 2
+// after the restart) for each delivery it skips.
+func (s *mailService) duplicate(ctx context.Context, m *bus.Message, instance int) {
 	s.tell.Say("mail", "%s was delivered again but is already sent: skipped", m.Key)
 	s.mu.Lock()
 	s.skips = append(s.skips, m.Key)
+	if instance > 1 {
+		s.skippedAfterRestart = append(s.skippedAfterRestart, m.Key)
+	}
 	s.mu.Unlock()
 	if m.Key == ackLostFor {
 		s.skippedOnce.Do(func() { close(s.skipped) })
 	}
 }
 
-func (s *mailService) duplicates() []string {
+// duplicates returns the keys of the skipped deliveries, all and those
+// after the restart.
+func (s *mailService) duplicates() (all, afterRestart []string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return slices.Clone(s.skips)
+	return slices.Clone(s.skips), slices.Clone(s.skippedAfterRestart)
 }
 
 // errAckLost stands for a crash between sending an email and acknowledging
@@ -164,7 +212,8 @@ var errAckLost = errors.New("simulated crash: the acknowledgement was lost")
 
 // loseAckOnce forces a redelivery: the first time the request with key has
 // been handled, it reports a failure anyway, as if the mail service had
-// died before acknowledging it.
+// died before acknowledging it, and closes s.crashed so that the run
+// restarts the mail service.
 func (s *mailService) loseAckOnce(key string) bus.Middleware {
 	var once sync.Once
 	return func(next bus.Handler) bus.Handler {
@@ -179,15 +228,16 @@ func (s *mailService) loseAckOnce(key string) bus.Middleware {
 				return nil
 			}
 			s.tell.Say("mail", "sent %s, then lost the acknowledgement (simulated crash)", key)
+			close(s.crashed)
 			return errAckLost
 		}
 	}
 }
 
-// outbox stands in for an SMTP server: "sending" an email writes it to the
-// story, labelled as such. It turns the first attempt to one address away,
-// as greylisting mail servers do.
-type outbox struct {
+// smtpServer stands in for an SMTP server: "sending" an email writes it to
+// the story, labelled as such. It turns the first attempt to one address
+// away, as greylisting mail servers do.
+type smtpServer struct {
 	tell       *story.Teller
 	greylisted string
 
@@ -196,12 +246,12 @@ type outbox struct {
 	attempts map[string]int
 }
 
-func newOutbox(tell *story.Teller, greylisted string) *outbox {
-	return &outbox{tell: tell, greylisted: greylisted, sent: make(map[string]int), attempts: make(map[string]int)}
+func newSMTPServer(tell *story.Teller, greylisted string) *smtpServer {
+	return &smtpServer{tell: tell, greylisted: greylisted, sent: make(map[string]int), attempts: make(map[string]int)}
 }
 
 // send "delivers" req and returns the Message-ID the server gave it.
-func (o *outbox) send(_ context.Context, req *pb.SendEmail) (string, error) {
+func (o *smtpServer) send(_ context.Context, req *pb.SendEmail) (string, error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.attempts[req.To]++
@@ -210,11 +260,11 @@ func (o *outbox) send(_ context.Context, req *pb.SendEmail) (string, error) {
 	}
 	o.sent[req.RequestId]++
 	messageID := fmt.Sprintf("<%s@mail.example.com>", req.RequestId)
-	o.tell.Say("outbox", "[SMTP stand-in] 250 OK %q to %s, %s", req.Subject, req.To, messageID)
+	o.tell.Say("smtp", "[SMTP stand-in] 250 OK %q to %s, %s", req.Subject, req.To, messageID)
 	return messageID, nil
 }
 
-func (o *outbox) sentByRequest() map[string]int {
+func (o *smtpServer) sentByRequest() map[string]int {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	return maps.Clone(o.sent)

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -12,7 +14,9 @@ import (
 	"github.com/eventbus-go/eventbus/bus"
 	"github.com/eventbus-go/eventbus/bus/codec"
 	"github.com/eventbus-go/eventbus/examples/internal/example"
+	"github.com/eventbus-go/eventbus/examples/internal/exampledb"
 	"github.com/eventbus-go/eventbus/examples/internal/story"
+	"github.com/eventbus-go/eventbus/outbox"
 )
 
 // OrderCreated is published by the order service when a customer places an
@@ -46,20 +50,76 @@ type DeadLetter struct {
 	Reason string // the eventbus-dlq-error header
 }
 
-// The orders the order service places; brokenOrder's payload gets mangled.
+// The orders the order service places; brokenOrder's payload gets mangled,
+// and rejectedOrder fails a check after it was written, so its transaction
+// rolls back.
 var orders = []OrderCreated{
 	{OrderID: "o-1001", Customer: "alice", AmountCents: 4200},
 	{OrderID: "o-1002", Customer: "bob", AmountCents: 1999},
 	{OrderID: "o-1003", Customer: "carol", AmountCents: 9900},
 	{OrderID: "o-1004", Customer: "dave", AmountCents: 550},
+	{OrderID: "o-1006", Customer: "mallory", AmountCents: -100},
 	{OrderID: "o-1005", Customer: "erin", AmountCents: 12000},
 }
 
-const brokenOrder = "o-1003"
+const (
+	brokenOrder   = "o-1003"
+	rejectedOrder = "o-1006"
+)
 
-// run places the orders and returns once every readable order is shipped
-// and the broken one is in the dead-letter topic, or ctx is done.
-func run(ctx context.Context, b *bus.Bus, out io.Writer) (Outcome, error) {
+// errRejected reports an order that failed the order service's checks.
+var errRejected = errors.New("order rejected")
+
+// placeOrder saves o and writes its OrderCreated event to the outbox, in one
+// transaction.
+func placeOrder(ctx context.Context, db *sql.DB, runID string, orderCreated bus.Topic[OrderCreated], o OrderCreated, tell *story.Teller) error {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
+	if _, err := tx.ExecContext(ctx, `INSERT INTO example_orders (run_id, id, customer, amount_cents) VALUES ($1, $2, $3, $4)`,
+		runID, o.OrderID, o.Customer, o.AmountCents); err != nil {
+		return err
+	}
+	m, err := orderCreated.Message(o.OrderID, o)
+	if err != nil {
+		return err
+	}
+	if o.OrderID == brokenOrder {
+		m.Payload = m.Payload[:len(m.Payload)/2] // a bug truncates this payload
+	}
+	if err := outbox.Publish(ctx, tx, orderCreated.Name(), m); err != nil {
+		return err
+	}
+	if o.AmountCents <= 0 {
+		tell.Say("orders", "rejected order %s for %s: amount %s; rolled back, nothing published", o.OrderID, o.Customer, dollars(o.AmountCents))
+		return errRejected // the deferred Rollback drops the order and its event
+	}
+	if err := tx.Commit(); err != nil {
+		return err
+	}
+	if o.OrderID == brokenOrder {
+		tell.Say("orders", "placed order %s for %s, but its payload went out broken", o.OrderID, o.Customer)
+	} else {
+		tell.Say("orders", "placed order %s for %s, %s", o.OrderID, o.Customer, dollars(o.AmountCents))
+	}
+	return nil
+}
+
+// run places the orders, saving them in the database DATABASE_URL names
+// (a new SQLite file when unset), and returns once every readable order is
+// shipped and the broken one is in the dead-letter topic, or ctx is done.
+var run = exampledb.Flow(runOn)
+
+// runOn is run on the database db.
+func runOn(db *sql.DB) example.Flow[Outcome] {
+	return func(ctx context.Context, b *bus.Bus, out io.Writer) (Outcome, error) {
+		return runFlow(ctx, db, b, out)
+	}
+}
+
+func runFlow(ctx context.Context, db *sql.DB, b *bus.Bus, out io.Writer) (_ Outcome, err error) {
 	runID := example.RunID()
 	var (
 		orderCreated     = bus.NewTopic("orders.created."+runID, codec.JSON[OrderCreated]{})
@@ -68,9 +128,15 @@ func run(ctx context.Context, b *bus.Bus, out io.Writer) (Outcome, error) {
 	)
 	tell := story.New(out)
 
+	if _, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS example_orders (
+	run_id TEXT NOT NULL, id TEXT NOT NULL, customer TEXT NOT NULL, amount_cents BIGINT NOT NULL,
+	PRIMARY KEY (run_id, id))`); err != nil {
+		return Outcome{}, fmt.Errorf("create the orders table: %w", err)
+	}
+
 	// The shipping service ships every paid order.
-	shipping := newTracker(len(orders) - 1)
-	_, err := paymentCompleted.Subscribe(ctx, b, func(ctx context.Context, m *bus.Message, p PaymentCompleted) error {
+	shipping := newTracker(len(orders) - 2)
+	_, err = paymentCompleted.Subscribe(ctx, b, func(ctx context.Context, m *bus.Message, p PaymentCompleted) error {
 		tell.Say("shipping", "order %s is paid (%s): parcel handed to the carrier", p.OrderID, p.PaymentID)
 		shipping.add(p.OrderID, "")
 		return nil
@@ -103,19 +169,22 @@ func run(ctx context.Context, b *bus.Bus, out io.Writer) (Outcome, error) {
 		return Outcome{}, fmt.Errorf("start dead-letter watch: %w", err)
 	}
 
-	// The order service places the orders; a bug truncates one payload.
+	// The order service saves each order and its OrderCreated event in one
+	// transaction (the transactional outbox), so the event goes out if and
+	// only if the order is saved; the relay publishes what committed.
+	relay, err := outbox.NewRelay(db, b)
+	if err != nil {
+		return Outcome{}, err
+	}
+	relayCtx, stopRelay := context.WithCancel(ctx)
+	relayDone := make(chan error, 1)
+	go func() { relayDone <- relay.Run(relayCtx) }()
+	defer func() {
+		stopRelay()
+		err = errors.Join(err, <-relayDone)
+	}()
 	for _, o := range orders {
-		m, err := orderCreated.Message(o.OrderID, o)
-		if err != nil {
-			return Outcome{}, err
-		}
-		if o.OrderID == brokenOrder {
-			m.Payload = m.Payload[:len(m.Payload)/2]
-			tell.Say("orders", "placed order %s for %s, but its payload went out broken", o.OrderID, o.Customer)
-		} else {
-			tell.Say("orders", "placed order %s for %s, %s", o.OrderID, o.Customer, dollars(o.AmountCents))
-		}
-		if err := b.Publish(ctx, orderCreated.Name(), m); err != nil {
+		if err := placeOrder(ctx, db, runID, orderCreated, o, tell); err != nil && !errors.Is(err, errRejected) {
 			return Outcome{}, fmt.Errorf("place order %s: %w", o.OrderID, err)
 		}
 	}

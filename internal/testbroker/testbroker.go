@@ -17,6 +17,10 @@
 //
 //	EVENTBUS_TEST_KAFKA_CLUSTER its bootstrap servers, 127.0.0.1:19092,127.0.0.1:19093,127.0.0.1:19094
 //
+// and scripts/postgres.sh, which `make test` also runs, sets:
+//
+//	EVENTBUS_TEST_POSTGRES     PostgreSQL connection URL, postgres://eventbus@127.0.0.1:55432/postgres?sslmode=disable
+//
 // A test asks for the broker it needs, e.g. `addr := testbroker.Kafka(t)`. When
 // the variable is unset the test is skipped, so `go test ./...` works on a
 // machine without brokers; under CI=true it fails instead, so CI can never
@@ -55,6 +59,7 @@ const (
 	EnvPulsarAdmin  = "EVENTBUS_TEST_PULSAR_ADMIN"
 	EnvKafkaCluster = "EVENTBUS_TEST_KAFKA_CLUSTER"
 	EnvKafkaTools   = "EVENTBUS_TEST_KAFKA_TOOLS"
+	EnvPostgres     = "EVENTBUS_TEST_POSTGRES"
 )
 
 // Kafka returns the bootstrap servers of the PLAINTEXT listener.
@@ -100,15 +105,26 @@ func PulsarAdmin(t testing.TB) string {
 	return lookup(t, EnvPulsarAdmin)
 }
 
+// Postgres returns the connection URL of the test PostgreSQL server, whose
+// user may create schemas and tables.
+func Postgres(t testing.TB) string {
+	t.Helper()
+	return lookup(t, EnvPostgres)
+}
+
 func lookup(t testing.TB, name string) string {
 	t.Helper()
 	if v := os.Getenv(name); v != "" {
 		return v
 	}
-	if inCI() {
-		t.Fatalf("%s is not set, and CI=true forbids skipping broker tests: run the tests with `make test`, or start the brokers with `make brokers-up` and export the variables `scripts/brokers.sh env` prints", name)
+	script := "brokers"
+	if name == EnvPostgres {
+		script = "postgres"
 	}
-	t.Skipf("%s is not set: skipping a test that needs a real broker (run `make test`, or `make brokers-up` and export what `scripts/brokers.sh env` prints)", name)
+	if inCI() {
+		t.Fatalf("%s is not set, and CI=true forbids skipping broker tests: run the tests with `make test`, or start the server with `scripts/%s.sh up` and export the variables `scripts/%s.sh env` prints", name, script, script)
+	}
+	t.Skipf("%s is not set: skipping a test that needs a real server (run `make test`, or `scripts/%s.sh up` and export what `scripts/%s.sh env` prints)", name, script, script)
 	return ""
 }
 

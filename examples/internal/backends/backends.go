@@ -7,13 +7,15 @@ package backends
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"testing"
 	"time"
 
 	"github.com/eventbus-go/eventbus/examples/internal/example"
-	"github.com/stretchr/testify/require"
-
 	"github.com/eventbus-go/eventbus/internal/testbroker"
+	"github.com/eventbus-go/eventbus/internal/testdb"
+	"github.com/eventbus-go/eventbus/outbox"
+	"github.com/stretchr/testify/require"
 )
 
 // Each runs an example's flow as a subtest per backend, named "memory",
@@ -53,4 +55,26 @@ func KafkaURL(t *testing.T) string {
 func PulsarURL(t *testing.T) string {
 	t.Helper()
 	return testbroker.Pulsar(t)
+}
+
+// EachDatabase runs Each on every kind of database the outbox supports
+// (a subtest each, see internal/testdb), with a fresh, migrated database
+// handed to flow.
+func EachDatabase[O any](t *testing.T, flow func(db *sql.DB) example.Flow[O], check func(t *testing.T, outcome O, story string)) {
+	t.Helper()
+	testdb.Each(t, func(t *testing.T, db testdb.DB) {
+		require.NoError(t, outbox.Migrate(t.Context(), db.DB))
+		Each(t, flow(db.DB), check)
+	})
+}
+
+// NoSetup runs flow as `go run` does with nothing configured: in memory,
+// with DATABASE_URL unset.
+func NoSetup[O any](t *testing.T, flow example.Flow[O], check func(t *testing.T, outcome O, story string)) {
+	t.Helper()
+	t.Setenv("DATABASE_URL", "")
+	var story bytes.Buffer
+	outcome, err := example.Run(t.Context(), "mem://", flow, &story)
+	require.NoError(t, err, story.String())
+	check(t, outcome, story.String())
 }

@@ -71,17 +71,9 @@ func (s *suite) connSubscribe(t *testing.T, c driver.Conn, topic string) driver.
 // receiveN receives and acks deliveries until n arrived, and returns them.
 func (s *suite) receiveN(t *testing.T, sub driver.Subscription, n int) []driver.Delivery {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), s.Timeout)
-	defer cancel()
-	var got []driver.Delivery
-	batch := make([]driver.Delivery, 16)
-	for len(got) < n {
-		k, err := sub.Receive(ctx, batch[:min(len(batch), n-len(got))])
-		require.NoError(t, err, "after %d of %d deliveries", len(got), n)
-		for i := range batch[:k] {
-			require.NoError(t, sub.Ack(&batch[i].Receipt))
-			got = append(got, batch[i])
-		}
+	got := s.receiveHeld(t, sub, n)
+	for i := range got {
+		require.NoError(t, sub.Ack(&got[i].Receipt))
 	}
 	return got
 }

@@ -60,7 +60,9 @@ func (b *Bus) Health(ctx context.Context) HealthReport {
 	closed := b.closed
 	subs := make([]*Subscription, 0, len(b.subs))
 	for s := range b.subs {
-		subs = append(subs, s)
+		if s.cfg.companion.origin == "" { // companions report through their subscription
+			subs = append(subs, s)
+		}
 	}
 	b.mu.RUnlock()
 
@@ -99,6 +101,17 @@ func (s *Subscription) health(ctx context.Context) SubscriptionHealth {
 		h.Detail = strings.TrimSpace(h.Detail + "; " + err.Error())
 	}
 	h.InFlight, h.LagMessages, h.LagSeconds = lag.InFlight, lag.Messages, lag.Age.Seconds()
+	// What runs beside it (retry stages, the delay forwarder) is part of
+	// it: the subscription is healthy only when they are.
+	s.mu.Lock()
+	companions := slices.Clone(s.companions)
+	s.mu.Unlock()
+	for _, c := range companions {
+		if ch := c.health(ctx); !ch.Healthy {
+			h.Healthy = false
+			h.Error = strings.TrimPrefix(h.Error+"; "+c.topic+": "+ch.Error, "; ")
+		}
+	}
 	return h
 }
 

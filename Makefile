@@ -8,20 +8,28 @@ SHELL := bash
 .DEFAULT_GOAL := test
 
 GO ?= go
+# The repository is a workspace of modules (go.work): the library (bus,
+# memory), the heavy drivers kafka/ and pulsar/, outbox/, the command, the
+# examples and the integration tests each have their own go.mod, so that
+# a program pays only for what it imports. PKGS is every package of all of
+# them; ./... would stop at the first nested module.
+MODULE := github.com/eventbus-go/eventbus
+PKGS := $(MODULE)/...
+MODULE_DIRS := $(shell $(GO) list -m -f '{{.Dir}}' 2>/dev/null)
 # Tools live in a git-ignored folder, never in the user's GOPATH/bin.
 BIN := $(CURDIR)/.cache/bin
 STATICCHECK_VERSION := v0.8.2
 STATICCHECK := $(BIN)/staticcheck-$(STATICCHECK_VERSION)
 TEST_TIMEOUT ?= 15m
 
-.PHONY: test tmux unit lint vet fmt staticcheck nocgo smoke bench fuzz brokers-up brokers-down brokers-status postgres-up postgres-down
+.PHONY: test tmux unit lint vet fmt staticcheck modules nocgo smoke bench fuzz brokers-up brokers-down brokers-status postgres-up postgres-down
 
 # The broker restart tests kill brokers every other package shares, so they
 # run on their own after everything else.
 RESTART_TESTS := ^Test(Kafka|Pulsar)RestartKeepsData$$|^TestPulsarRestartMidStream$$
-# The fault tests of internal/failover run apart: the Kafka cluster test in a
+# The fault tests of integration/failover run apart: the Kafka cluster test in a
 # 3-node cluster started for it alone, once the single brokers have stopped.
-FAILOVER := ./internal/failover/
+FAILOVER := ./integration/failover/
 CLUSTER_TESTS := ^TestKafkaCluster
 
 # The servers the tests need: PostgreSQL (scripts/postgres.sh) and the
@@ -30,8 +38,8 @@ WITH_SERVERS := scripts/postgres.sh run -- scripts/brokers.sh run all --
 
 test: lint nocgo fuzz tmux ## lint, cgo-free build, fuzzing, then all tests (race detector) against real brokers and PostgreSQL
 	$(WITH_SERVERS) bash -c '$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) -skip "$(RESTART_TESTS)" \
-			$$($(GO) list ./... | grep -v /internal/failover) \
-		&& EVENTBUS_TEST_RESTART=1 $(GO) test -p 1 -count=1 -timeout $(TEST_TIMEOUT) -run "$(RESTART_TESTS)" -v ./internal/smoke/ $(FAILOVER)'
+			$$($(GO) list $(PKGS) | grep -v /integration/failover) \
+		&& EVENTBUS_TEST_RESTART=1 $(GO) test -p 1 -count=1 -timeout $(TEST_TIMEOUT) -run "$(RESTART_TESTS)" -v ./integration/smoke/ $(FAILOVER)'
 	scripts/brokers.sh run kafka-cluster -- $(GO) test -race -count=1 -timeout 5m -run '$(CLUSTER_TESTS)' -v $(FAILOVER)
 
 # Every Go fuzz target runs for FUZZTIME on top of its seed corpus (the
@@ -61,18 +69,25 @@ fuzz: ## run every fuzz target for FUZZTIME (40000 inputs, a few seconds) each
 # Broker tests skip without their EVENTBUS_TEST_* variables, also under CI.
 unit: ## all tests that need no broker
 	env -u CI -u EVENTBUS_TEST_KAFKA -u EVENTBUS_TEST_KAFKA_SASL -u EVENTBUS_TEST_KAFKA_TLS -u EVENTBUS_TEST_KAFKA_TLS_CA -u EVENTBUS_TEST_PULSAR -u EVENTBUS_TEST_PULSAR_ADMIN -u EVENTBUS_TEST_KAFKA_CLUSTER -u EVENTBUS_TEST_KAFKA_TOOLS -u EVENTBUS_TEST_POSTGRES \
-		$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./...
+		$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) $(PKGS)
 
-lint: vet fmt staticcheck ## go vet, gofmt, staticcheck
+lint: vet fmt staticcheck modules ## go vet, gofmt, staticcheck, every module complete on its own
 
 vet:
-	$(GO) vet ./...
+	$(GO) vet $(PKGS)
 
 fmt:
 	@files=$$(gofmt -l .); if [[ -n $$files ]]; then echo "gofmt needed on:"; echo "$$files"; exit 1; fi
 
 staticcheck: $(STATICCHECK)
-	$(STATICCHECK) ./...
+	$(STATICCHECK) $(PKGS)
+
+# Outside the workspace (GOWORK=off), as a user's build sees it, every
+# module's go.mod and go.sum must name all it needs, tests included.
+modules:
+	@for dir in $(MODULE_DIRS); do \
+		(cd "$$dir" && GOWORK=off $(GO) list -deps -test ./... >/dev/null) || { echo "module $$dir is incomplete on its own: GOWORK=off go mod tidy -e in it"; exit 1; }; \
+	done
 
 $(STATICCHECK):
 	GOBIN=$(BIN) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
@@ -82,16 +97,16 @@ $(STATICCHECK):
 # package that does not depend on confluent-kafka-go, whoever adds it, must
 # build with CGO_ENABLED=0 so that users of the other backends can cross-compile.
 nocgo: ## build every package that does not import confluent-kafka-go with CGO_ENABLED=0
-	@pkgs=$$($(GO) list -e -f '{{if .GoFiles}}{{.ImportPath}}{{range .Deps}} {{.}}{{end}}{{end}}' ./... \
+	@pkgs=$$($(GO) list -e -f '{{if .GoFiles}}{{.ImportPath}}{{range .Deps}} {{.}}{{end}}{{end}}' $(PKGS) \
 		| grep -v 'github.com/confluentinc/confluent-kafka-go' | cut -d' ' -f1); \
 	echo "CGO_ENABLED=0 go build:" $$pkgs; \
 	[[ -z $$pkgs ]] || CGO_ENABLED=0 $(GO) build $$pkgs
 
 smoke: ## the raw-client smoke tests of the brokers alone
-	scripts/brokers.sh run all -- $(GO) test -count=1 -v ./internal/smoke/
+	scripts/brokers.sh run all -- $(GO) test -count=1 -v ./integration/smoke/
 
 bench: ## benchmarks, against real brokers and PostgreSQL
-	$(WITH_SERVERS) $(GO) test -run '^$$' -bench . ./...
+	$(WITH_SERVERS) $(GO) test -run '^$$' -bench . $(PKGS)
 
 brokers-up: ## start Kafka and Pulsar (or only one: scripts/brokers.sh up kafka)
 	scripts/brokers.sh up

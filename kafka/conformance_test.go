@@ -13,8 +13,8 @@ import (
 	"github.com/eventbus-go/eventbus/bus"
 	"github.com/eventbus-go/eventbus/bus/bustest"
 	"github.com/eventbus-go/eventbus/bus/driver"
-	"github.com/eventbus-go/eventbus/internal/rawkafka"
 	"github.com/eventbus-go/eventbus/kafka"
+	"github.com/eventbus-go/eventbus/kafka/internal/rawkafka"
 )
 
 func TestConformanceMock(t *testing.T) {

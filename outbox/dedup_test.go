@@ -51,7 +51,7 @@ func claim(t *testing.T, s middleware.Store, key, owner string, lease time.Durat
 }
 
 func TestDedupStoreDoneExpiresAfterTTL(t *testing.T) {
-	testdb.Each(t, func(t *testing.T, db testdb.DB) {
+	testdb.Each(t, outbox.SQLiteDSN, func(t *testing.T, db testdb.DB) {
 		require.NoError(t, outbox.Migrate(t.Context(), db.DB))
 		s, clock := newDedupStore(t, db.DB)
 		require.Equal(t, middleware.ClaimAcquired, claim(t, s, "k", "a", time.Minute))
@@ -65,7 +65,7 @@ func TestDedupStoreDoneExpiresAfterTTL(t *testing.T) {
 }
 
 func TestDedupStoreClaimExpiresAfterLease(t *testing.T) {
-	testdb.Each(t, func(t *testing.T, db testdb.DB) {
+	testdb.Each(t, outbox.SQLiteDSN, func(t *testing.T, db testdb.DB) {
 		require.NoError(t, outbox.Migrate(t.Context(), db.DB))
 		s, clock := newDedupStore(t, db.DB)
 		require.Equal(t, middleware.ClaimAcquired, claim(t, s, "k", "a", time.Minute))
@@ -81,7 +81,7 @@ func TestDedupStoreClaimExpiresAfterLease(t *testing.T) {
 }
 
 func TestDedupStoreReleaseDoesNotUndoCommit(t *testing.T) {
-	testdb.Each(t, func(t *testing.T, db testdb.DB) {
+	testdb.Each(t, outbox.SQLiteDSN, func(t *testing.T, db testdb.DB) {
 		require.NoError(t, outbox.Migrate(t.Context(), db.DB))
 		s, _ := newDedupStore(t, db.DB)
 		require.Equal(t, middleware.ClaimAcquired, claim(t, s, "k", "a", time.Minute))
@@ -92,7 +92,7 @@ func TestDedupStoreReleaseDoesNotUndoCommit(t *testing.T) {
 }
 
 func TestDedupStoreSweepsExpiredKeys(t *testing.T) {
-	testdb.Each(t, func(t *testing.T, db testdb.DB) {
+	testdb.Each(t, outbox.SQLiteDSN, func(t *testing.T, db testdb.DB) {
 		require.NoError(t, outbox.Migrate(t.Context(), db.DB))
 		s, clock := newDedupStore(t, db.DB)
 		require.Equal(t, middleware.ClaimAcquired, claim(t, s, "short", "a", time.Minute))
@@ -119,13 +119,13 @@ func TestDedupStoreSweepsExpiredKeys(t *testing.T) {
 // TestDedupStoreOneClaimAcrossReplicas has replicas, each with a pool of
 // its own, claim the same keys at once: exactly one claim per key wins.
 func TestDedupStoreOneClaimAcrossReplicas(t *testing.T) {
-	testdb.Each(t, func(t *testing.T, db testdb.DB) {
+	testdb.Each(t, outbox.SQLiteDSN, func(t *testing.T, db testdb.DB) {
 		require.NoError(t, outbox.Migrate(t.Context(), db.DB))
 		const replicas, keys = 4, 20
 		var acquired [keys]atomic.Int32
 		var wg sync.WaitGroup
 		for r := range replicas {
-			store := outbox.NewDedupStore(reopen(t, db))
+			store := outbox.NewDedupStore(db.Reopen(t))
 			wg.Go(func() {
 				for k := range keys {
 					status, err := store.Claim(t.Context(), "key-"+string(rune('a'+k)), "replica-"+string(rune('0'+r)), time.Minute)
@@ -148,7 +148,7 @@ func TestDedupStoreOneClaimAcrossReplicas(t *testing.T) {
 // redelivery is skipped, and the table holds the message once. A run whose
 // transaction rolls back marks nothing: its redelivery runs again.
 func TestDedupCommitTxMarksWithTheHandlersWrites(t *testing.T) {
-	testdb.Each(t, func(t *testing.T, db testdb.DB) {
+	testdb.Each(t, outbox.SQLiteDSN, func(t *testing.T, db testdb.DB) {
 		require.NoError(t, outbox.Migrate(t.Context(), db.DB))
 		_, err := db.ExecContext(t.Context(), `CREATE TABLE handled (id TEXT NOT NULL)`)
 		require.NoError(t, err)
@@ -202,7 +202,7 @@ func TestDedupCommitTxMarksWithTheHandlersWrites(t *testing.T) {
 }
 
 func TestDedupCommitTxNeedsItsClaim(t *testing.T) {
-	testdb.Each(t, func(t *testing.T, db testdb.DB) {
+	testdb.Each(t, outbox.SQLiteDSN, func(t *testing.T, db testdb.DB) {
 		require.NoError(t, outbox.Migrate(t.Context(), db.DB))
 		store, clock := newDedupStore(t, db.DB)
 		require.ErrorIs(t, store.CommitTx(t.Context(), db.DB), outbox.ErrNoClaim)

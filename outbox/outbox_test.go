@@ -17,29 +17,18 @@ import (
 	"github.com/eventbus-go/eventbus/internal/testdb"
 	_ "github.com/eventbus-go/eventbus/memory"
 	"github.com/eventbus-go/eventbus/outbox"
+	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx", for testdb
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	_ "modernc.org/sqlite" // database/sql driver "sqlite", for testdb
 )
 
 // migrated returns a fresh database of kind with the outbox schema.
 func migrated(t *testing.T, kind string) testdb.DB {
 	t.Helper()
-	db := testdb.Open(t, kind)
+	db := testdb.Open(t, kind, outbox.SQLiteDSN)
 	require.NoError(t, outbox.Migrate(t.Context(), db.DB))
 	return db
-}
-
-// inTx runs f in a transaction and commits it, or rolls it back when f
-// fails.
-func inTx(ctx context.Context, db *sql.DB, f func(tx *sql.Tx) error) error {
-	tx, err := db.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	if err := f(tx); err != nil {
-		return errors.Join(err, tx.Rollback())
-	}
-	return tx.Commit()
 }
 
 // startRelay runs a relay until the test ends and waits for Run to return.
@@ -101,7 +90,7 @@ type orderCreated struct {
 }
 
 func TestPublishKeepsEverythingTheBusSends(t *testing.T) {
-	testdb.Each(t, func(t *testing.T, db testdb.DB) {
+	testdb.Each(t, outbox.SQLiteDSN, func(t *testing.T, db testdb.DB) {
 		require.NoError(t, outbox.Migrate(t.Context(), db.DB))
 		b := openMem(t)
 		got := collect(t, b, "orders")
@@ -112,7 +101,7 @@ func TestPublishKeepsEverythingTheBusSends(t *testing.T) {
 		empty := &bus.Message{Key: "o-1"}
 		topic := bus.NewTopic("orders", codec.JSON[orderCreated]{}).WithEventType("com.example.order.created")
 		var typed *bus.Message
-		require.NoError(t, inTx(t.Context(), db.DB, func(tx *sql.Tx) (err error) {
+		require.NoError(t, testdb.InTx(t.Context(), db.DB, func(tx *sql.Tx) (err error) {
 			if err := outbox.Publish(t.Context(), tx, "orders", plain, empty); err != nil {
 				return err
 			}
@@ -146,19 +135,19 @@ func TestPublishKeepsEverythingTheBusSends(t *testing.T) {
 }
 
 func TestRolledBackTransactionIsNeverPublished(t *testing.T) {
-	testdb.Each(t, func(t *testing.T, db testdb.DB) {
+	testdb.Each(t, outbox.SQLiteDSN, func(t *testing.T, db testdb.DB) {
 		require.NoError(t, outbox.Migrate(t.Context(), db.DB))
 		b := openMem(t)
 		got := collect(t, b, "orders")
 		r := startRelay(t, db.DB, b)
 
 		errBusiness := errors.New("payment declined")
-		err := inTx(t.Context(), db.DB, func(tx *sql.Tx) error {
+		err := testdb.InTx(t.Context(), db.DB, func(tx *sql.Tx) error {
 			require.NoError(t, outbox.Publish(t.Context(), tx, "orders", &bus.Message{Key: "o-1", Payload: []byte("rolled back")}))
 			return errBusiness
 		})
 		require.ErrorIs(t, err, errBusiness)
-		require.NoError(t, inTx(t.Context(), db.DB, func(tx *sql.Tx) error {
+		require.NoError(t, testdb.InTx(t.Context(), db.DB, func(tx *sql.Tx) error {
 			return outbox.Publish(t.Context(), tx, "orders", &bus.Message{Key: "o-1", Payload: []byte("committed")})
 		}))
 		// The committed message comes after the rolled-back one was written:
@@ -202,7 +191,7 @@ func TestPublishRejectsBadInput(t *testing.T) {
 }
 
 func TestRelayNeedsTheSchema(t *testing.T) {
-	testdb.Each(t, func(t *testing.T, db testdb.DB) {
+	testdb.Each(t, outbox.SQLiteDSN, func(t *testing.T, db testdb.DB) {
 		r, err := outbox.NewRelay(db.DB, openMem(t))
 		require.NoError(t, err)
 		require.ErrorIs(t, r.Run(t.Context()), outbox.ErrNoSchema)
@@ -215,7 +204,7 @@ func TestRelayNeedsTheSchema(t *testing.T) {
 }
 
 func TestMigrateIsIdempotentAndConcurrent(t *testing.T) {
-	testdb.Each(t, func(t *testing.T, db testdb.DB) {
+	testdb.Each(t, outbox.SQLiteDSN, func(t *testing.T, db testdb.DB) {
 		var wg sync.WaitGroup
 		errs := make([]error, 4)
 		for i := range errs {
@@ -235,12 +224,12 @@ func TestMigrateIsIdempotentAndConcurrent(t *testing.T) {
 }
 
 func TestRetainedRowsAreMarkedPublished(t *testing.T) {
-	testdb.Each(t, func(t *testing.T, db testdb.DB) {
+	testdb.Each(t, outbox.SQLiteDSN, func(t *testing.T, db testdb.DB) {
 		require.NoError(t, outbox.Migrate(t.Context(), db.DB))
 		b := openMem(t)
 		got := collect(t, b, "orders")
 		startRelay(t, db.DB, b, outbox.RetainPublished(time.Hour))
-		require.NoError(t, inTx(t.Context(), db.DB, func(tx *sql.Tx) error {
+		require.NoError(t, testdb.InTx(t.Context(), db.DB, func(tx *sql.Tx) error {
 			return outbox.Publish(t.Context(), tx, "orders", &bus.Message{Key: "k"})
 		}))
 		receive(t, got)
@@ -258,7 +247,7 @@ func TestRetainedRowsAreMarkedPublished(t *testing.T) {
 // order, since a transaction's write of a key waits for the previous
 // writer's commit; the published order per key must be that order.
 func TestSameKeyTransactionsPublishInCommitOrder(t *testing.T) {
-	testdb.Each(t, func(t *testing.T, db testdb.DB) {
+	testdb.Each(t, outbox.SQLiteDSN, func(t *testing.T, db testdb.DB) {
 		require.NoError(t, outbox.Migrate(t.Context(), db.DB))
 		b := openMem(t)
 		got := collect(t, b, "orders")
@@ -273,7 +262,7 @@ func TestSameKeyTransactionsPublishInCommitOrder(t *testing.T) {
 				for i := range perWriter {
 					key := "k" + strconv.Itoa((w+i)%keys)
 					payload := fmt.Sprintf("w%d-%d", w, i)
-					err := inTx(t.Context(), db.DB, func(tx *sql.Tx) error {
+					err := testdb.InTx(t.Context(), db.DB, func(tx *sql.Tx) error {
 						if err := outbox.Publish(t.Context(), tx, "orders", &bus.Message{Key: key, Payload: []byte(payload)}); err != nil {
 							return err
 						}
@@ -301,13 +290,13 @@ func TestSameKeyTransactionsPublishInCommitOrder(t *testing.T) {
 // from the publishing relay, as one whose clock ran ahead would: the relay
 // stops publishing at its next renewal and resumes once the row is free.
 func TestRelayStopsWhenItLosesTheLease(t *testing.T) {
-	testdb.Each(t, func(t *testing.T, db testdb.DB) {
+	testdb.Each(t, outbox.SQLiteDSN, func(t *testing.T, db testdb.DB) {
 		require.NoError(t, outbox.Migrate(t.Context(), db.DB))
 		b := openMem(t)
 		got := collect(t, b, "orders")
 		r := startRelay(t, db.DB, b, outbox.Lease(300*time.Millisecond))
 		publish := func(payload string) {
-			require.NoError(t, inTx(t.Context(), db.DB, func(tx *sql.Tx) error {
+			require.NoError(t, testdb.InTx(t.Context(), db.DB, func(tx *sql.Tx) error {
 				return outbox.Publish(t.Context(), tx, "orders", &bus.Message{Key: "k", Payload: []byte(payload)})
 			}))
 		}

@@ -148,8 +148,8 @@ resolve_jars() {
 }
 
 build_brokercheck() {
-  (cd "$ROOT" && go build -o "$BROKERCHECK" ./internal/testbroker/cmd/brokercheck) ||
-    die "building internal/testbroker/cmd/brokercheck failed (it needs cgo and a C compiler for confluent-kafka-go)"
+  (cd "$ROOT" && go build -o "$BROKERCHECK" ./integration/brokercheck) ||
+    die "building integration/brokercheck failed (it needs cgo and a C compiler for confluent-kafka-go)"
 }
 
 # ---------------------------------------------------------------- processes

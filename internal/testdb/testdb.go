@@ -3,12 +3,17 @@
 // schema of its own on the test PostgreSQL server (see
 // internal/testbroker.Postgres, which skips, or fails under CI=true,
 // without one). Both are removed when the test ends.
+//
+// It imports no database driver, so that the module it lives in stays
+// light: its callers import "modernc.org/sqlite" (through the outbox) and
+// "github.com/jackc/pgx/v5/stdlib", and hand in outbox.SQLiteDSN.
 package testdb
 
 import (
 	"context"
 	"crypto/rand"
 	"database/sql"
+	"errors"
 	"net/url"
 	"path/filepath"
 	"strings"
@@ -16,9 +21,6 @@ import (
 	"time"
 
 	"github.com/eventbus-go/eventbus/internal/testbroker"
-	"github.com/eventbus-go/eventbus/outbox"
-	_ "github.com/jackc/pgx/v5/stdlib" // driver "pgx"
-	_ "modernc.org/sqlite"             // driver "sqlite"
 )
 
 // Kinds are the databases the outbox supports, as subtest names.
@@ -32,12 +34,13 @@ type DB struct {
 	Driver, DSN string
 }
 
-// Open returns a fresh database of kind, "sqlite" or "postgres".
-func Open(t testing.TB, kind string) DB {
+// Open returns a fresh database of kind, "sqlite" or "postgres";
+// sqliteDSN turns an SQLite file's path into its DSN (outbox.SQLiteDSN).
+func Open(t testing.TB, kind string, sqliteDSN func(path string) string) DB {
 	t.Helper()
 	switch kind {
 	case "sqlite":
-		return open(t, "sqlite", outbox.SQLiteDSN(filepath.Join(t.TempDir(), "test.db")))
+		return open(t, "sqlite", sqliteDSN(filepath.Join(t.TempDir(), "test.db")))
 	case "postgres":
 		return openPostgres(t)
 	default:
@@ -47,11 +50,31 @@ func Open(t testing.TB, kind string) DB {
 }
 
 // Each runs f as a subtest per kind of database, each with a fresh one.
-func Each(t *testing.T, f func(t *testing.T, db DB)) {
+func Each(t *testing.T, sqliteDSN func(path string) string, f func(t *testing.T, db DB)) {
 	t.Helper()
 	for _, kind := range Kinds {
-		t.Run(kind, func(t *testing.T) { f(t, Open(t, kind)) })
+		t.Run(kind, func(t *testing.T) { f(t, Open(t, kind, sqliteDSN)) })
 	}
+}
+
+// Reopen opens another handle on the same database, as another process
+// would: its own connection pool.
+func (db DB) Reopen(t testing.TB) *sql.DB {
+	t.Helper()
+	return open(t, db.Driver, db.DSN).DB
+}
+
+// InTx runs f in a transaction of db, committed when f returns nil and
+// rolled back when it fails.
+func InTx(ctx context.Context, db *sql.DB, f func(tx *sql.Tx) error) error {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if err := f(tx); err != nil {
+		return errors.Join(err, tx.Rollback())
+	}
+	return tx.Commit()
 }
 
 func open(t testing.TB, driverName, dsn string) DB {

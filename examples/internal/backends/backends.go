@@ -15,7 +15,9 @@ import (
 	"github.com/eventbus-go/eventbus/internal/testbroker"
 	"github.com/eventbus-go/eventbus/internal/testdb"
 	"github.com/eventbus-go/eventbus/outbox"
+	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx", for testdb
 	"github.com/stretchr/testify/require"
+	_ "modernc.org/sqlite" // database/sql driver "sqlite", for testdb
 )
 
 // Each runs an example's flow as a subtest per backend, named "memory",
@@ -62,7 +64,7 @@ func PulsarURL(t *testing.T) string {
 // handed to flow.
 func EachDatabase[O any](t *testing.T, flow func(db *sql.DB) example.Flow[O], check func(t *testing.T, outcome O, story string)) {
 	t.Helper()
-	testdb.Each(t, func(t *testing.T, db testdb.DB) {
+	testdb.Each(t, outbox.SQLiteDSN, func(t *testing.T, db testdb.DB) {
 		require.NoError(t, outbox.Migrate(t.Context(), db.DB))
 		Each(t, flow(db.DB), check)
 	})

@@ -1,5 +1,5 @@
 // Command member is one consumer process of the fault suite (package
-// internal/faults): it joins a group, handles messages with random failures
+// integration/faults): it joins a group, handles messages with random failures
 // and panics, and prints one line per successful handling on stdout:
 //
 //	<name> <payload> <attempt> <start unix nanos>

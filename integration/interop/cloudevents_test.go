@@ -16,7 +16,6 @@ import (
 
 	"github.com/eventbus-go/eventbus/bus"
 	"github.com/eventbus-go/eventbus/bus/codec"
-	"github.com/eventbus-go/eventbus/internal/rawkafka"
 	"github.com/eventbus-go/eventbus/internal/testbroker"
 )
 
@@ -30,6 +29,21 @@ func saramaConfig() *sarama.Config {
 	cfg.Producer.RequiredAcks = sarama.WaitForAll
 	cfg.Consumer.Offsets.Initial = sarama.OffsetOldest
 	return cfg
+}
+
+// producePlain produces one record with sarama, as a producer that knows
+// nothing of eventbus or CloudEvents: key, value and headers as given.
+func producePlain(t *testing.T, addr, topic, key string, value []byte, headers map[string]string) {
+	t.Helper()
+	producer, err := sarama.NewSyncProducer([]string{addr}, saramaConfig())
+	require.NoError(t, err)
+	defer producer.Close()
+	record := &sarama.ProducerMessage{Topic: topic, Key: sarama.StringEncoder(key), Value: sarama.ByteEncoder(value)}
+	for k, v := range headers {
+		record.Headers = append(record.Headers, sarama.RecordHeader{Key: []byte(k), Value: []byte(v)})
+	}
+	_, _, err = producer.SendMessage(record)
+	require.NoError(t, err)
 }
 
 // sdkEvents reads n records from partition 0 of topic with sarama and turns
@@ -203,7 +217,7 @@ func TestCloudEventsSDKReadsDeadLetterOfPlainRecord(t *testing.T) {
 	defer sub.Close(context.Background())
 
 	start := time.Now()
-	rawkafka.Produce(t, addr, topic, "k", []byte("not an event"), map[string]string{"tenant": "acme"})
+	producePlain(t, addr, topic, "k", []byte("not an event"), map[string]string{"tenant": "acme"})
 	m := seen.await(t, 1)[0]
 	assert.Equal(t, topic+"/0/0", m.ID, "<topic>/<partition>/<offset>")
 

@@ -44,7 +44,7 @@ func BenchmarkRelay(b *testing.B) {
 		for _, backend := range buses {
 			b.Run(kind+"/"+backend.name, func(b *testing.B) {
 				url := backend.url(b)
-				db := testdb.Open(b, kind)
+				db := testdb.Open(b, kind, outbox.SQLiteDSN)
 				if err := outbox.Migrate(b.Context(), db.DB); err != nil {
 					b.Fatal(err)
 				}
@@ -97,7 +97,7 @@ func benchRelayThroughput(b *testing.B, db *sql.DB, bu *bus.Bus) {
 		for i := range msgs {
 			msgs[i] = benchMessage(i)
 		}
-		err := inTx(b.Context(), db, func(tx *sql.Tx) error { return outbox.Publish(b.Context(), tx, topic, msgs...) })
+		err := testdb.InTx(b.Context(), db, func(tx *sql.Tx) error { return outbox.Publish(b.Context(), tx, topic, msgs...) })
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -143,7 +143,7 @@ func benchRelayLatency(b *testing.B, db *sql.DB, bu *bus.Bus) {
 	b.ResetTimer()
 	for i := range b.N {
 		var committed time.Time
-		err := inTx(b.Context(), db, func(tx *sql.Tx) error { return outbox.Publish(b.Context(), tx, topic, benchMessage(i)) })
+		err := testdb.InTx(b.Context(), db, func(tx *sql.Tx) error { return outbox.Publish(b.Context(), tx, topic, benchMessage(i)) })
 		committed = time.Now()
 		if err != nil {
 			b.Fatal(err)

@@ -6,5 +6,5 @@
 // Run them with `make test`, or after `make brokers-up` with the variables
 // `scripts/brokers.sh env` prints:
 //
-//	go test ./internal/smoke/
+//	go test ./integration/smoke/
 package smoke

@@ -1,5 +1,5 @@
 // Command transform is the transactional service of the fault suite
-// (package internal/faults): in one group it turns every message of an
+// (package integration/faults): in one group it turns every message of an
 // input topic into one output message (same key, payload "out/<payload>")
 // with bus.Transactional, fails some handler runs after publishing, and
 // prints one line per successful handler run on stdout:

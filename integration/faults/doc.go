@@ -7,5 +7,5 @@
 //
 // Run it with the brokers up: `make test` does, or
 //
-//	scripts/brokers.sh run all -- go test -v ./internal/faults/
+//	scripts/brokers.sh run all -- go test -v ./integration/faults/
 package faults

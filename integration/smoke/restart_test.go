@@ -16,7 +16,7 @@ import (
 
 // The restart tests kill a broker that every other package's tests share, so
 // they only run when asked for, as `make test` does after all other tests:
-// EVENTBUS_TEST_RESTART=1 go test -run Restart ./internal/smoke/
+// EVENTBUS_TEST_RESTART=1 go test -run Restart ./integration/smoke/
 
 func TestKafkaRestartKeepsData(t *testing.T) {
 	testbroker.RequireRestartOptIn(t)

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -64,7 +65,7 @@ func eachBackend(t *testing.T, f func(t *testing.T, db testdb.DB, busURL string)
 			for _, backend := range backends {
 				t.Run(backend.name, func(t *testing.T) {
 					url := backend.url(t)
-					db := testdb.Open(t, kind)
+					db := testdb.Open(t, kind, outbox.SQLiteDSN)
 					require.NoError(t, outbox.Migrate(t.Context(), db.DB))
 					f(t, db, url)
 				})
@@ -143,7 +144,7 @@ func (p *producer) write(ctx context.Context, n int) error {
 		}
 		p.mu.Unlock()
 		errRollback := errors.New("business rule failed")
-		err := inTx(ctx, p.db, func(tx *sql.Tx) error {
+		err := testdb.InTx(ctx, p.db, func(tx *sql.Tx) error {
 			if err := outbox.Publish(ctx, tx, p.topic, msgs...); err != nil {
 				return err
 			}
@@ -342,15 +343,6 @@ func runRelay(t *testing.T, db *sql.DB, b *bus.Bus, opts ...outbox.RelayOption) 
 	return r, stop
 }
 
-// reopen opens another pool on db, as another replica of the service has.
-func reopen(t *testing.T, db testdb.DB) *sql.DB {
-	t.Helper()
-	other, err := sql.Open(db.Driver, db.DSN)
-	require.NoError(t, err)
-	t.Cleanup(func() { other.Close() })
-	return other
-}
-
 func TestFaultTwoRelays(t *testing.T) {
 	eachBackend(t, func(t *testing.T, db testdb.DB, busURL string) {
 		const events, keys = 300, 8
@@ -360,7 +352,7 @@ func TestFaultTwoRelays(t *testing.T) {
 		consume(t, b, topic, p, c)
 
 		first, stopFirst := runRelay(t, db.DB, b)
-		second, stopSecond := runRelay(t, reopen(t, db), b)
+		second, stopSecond := runRelay(t, db.Reopen(t), b)
 		require.NoError(t, p.write(t.Context(), events/2))
 		c.waitFor(t, events/4)
 		// Stop whichever leads, mid-stream: the other takes over, and a
@@ -370,7 +362,7 @@ func TestFaultTwoRelays(t *testing.T) {
 		} else {
 			stopFirst()
 		}
-		runRelay(t, reopen(t, db), b)
+		runRelay(t, db.Reopen(t), b)
 		require.NoError(t, p.write(t.Context(), events))
 		c.waitFor(t, p.countCommitted())
 		c.verify(t, p, faultBatch)
@@ -614,4 +606,8 @@ func TestFaultRelayKilled(t *testing.T) {
 		require.NoError(t, child.cmd.Wait(), "the last relay process stops cleanly on SIGTERM")
 		c.verify(t, p, kills*faultBatch)
 	})
+}
+
+func testLogger(t testing.TB) *slog.Logger {
+	return slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug}))
 }

@@ -26,10 +26,13 @@ import (
 	"github.com/eventbus-go/eventbus/internal/testbroker"
 	"github.com/eventbus-go/eventbus/internal/testdb"
 	_ "github.com/eventbus-go/eventbus/kafka"
+	_ "github.com/eventbus-go/eventbus/memory"
 	"github.com/eventbus-go/eventbus/outbox"
 	_ "github.com/eventbus-go/eventbus/pulsar"
+	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx", for testdb
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	_ "modernc.org/sqlite" // database/sql driver "sqlite", for testdb
 )
 
 // The fault tests write a stream of events through the outbox, in

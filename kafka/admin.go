@@ -66,8 +66,23 @@ func (c *conn) partitions(ctx context.Context, topic string) ([]kafka.TopicParti
 	return tps, nil
 }
 
-// offsets lists the earliest or latest offset of each of tps.
+// offsets lists the earliest or latest offset of each of tps, waiting out
+// the leader elections of a topic created a moment ago.
 func (c *conn) offsets(ctx context.Context, tps []kafka.TopicPartition, spec kafka.OffsetSpec) (map[int32]int64, error) {
+	for {
+		out, err := c.listOffsets(ctx, tps, spec)
+		if err == nil || !isRetriable(err) {
+			return out, err
+		}
+		select {
+		case <-time.After(50 * time.Millisecond):
+		case <-ctx.Done():
+			return nil, fmt.Errorf("%w (last: %w)", ctx.Err(), err)
+		}
+	}
+}
+
+func (c *conn) listOffsets(ctx context.Context, tps []kafka.TopicPartition, spec kafka.OffsetSpec) (map[int32]int64, error) {
 	specs := make(map[kafka.TopicPartition]kafka.OffsetSpec, len(tps))
 	for _, tp := range tps {
 		specs[kafka.TopicPartition{Topic: tp.Topic, Partition: tp.Partition}] = spec

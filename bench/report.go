@@ -10,10 +10,12 @@ import (
 
 // Outcome is one Job's run: its Result, or the error that ended it.
 type Outcome struct {
-	Job    Job     `json:"job"`
-	Run    int     `json:"run"`
-	Result *Result `json:"result,omitempty"`
-	Error  string  `json:"error,omitempty"`
+	// Job is the job without its Topics (Subscriptions counts them).
+	Job           Job     `json:"job"`
+	Subscriptions int     `json:"subscriptions,omitempty"`
+	Run           int     `json:"run"`
+	Result        *Result `json:"result,omitempty"`
+	Error         string  `json:"error,omitempty"`
 }
 
 // Machine describes where the figures were measured.
@@ -23,7 +25,9 @@ type Machine struct {
 	Go      string `json:"go"`
 	OS      string `json:"os"`
 	Brokers string `json:"brokers"`
-	Note    string `json:"note,omitempty"`
+	// Load is the range of the 1-minute load average seen while measuring.
+	Load string `json:"load,omitempty"`
+	Note string `json:"note,omitempty"`
 }
 
 // row gathers the outcomes of one contender in one scenario (and, for
@@ -93,7 +97,7 @@ func WriteMarkdown(w io.Writer, command string, m Machine, cfg Config, runs int,
 		if err != nil {
 			return err
 		}
-		k := rowKey{o.Job.Scenario, len(o.Job.Topics), c.ID()}
+		k := rowKey{o.Job.Scenario, o.Subscriptions, c.ID()}
 		r := rows[k]
 		if r == nil {
 			r = &row{contender: c}
@@ -111,6 +115,9 @@ func WriteMarkdown(w io.Writer, command string, m Machine, cfg Config, runs int,
 	p.f("- Machine: %s, %d cores, %s, %s\n", m.CPU, m.Cores, m.OS, m.Go)
 	if m.Brokers != "" {
 		p.f("- Brokers: %s, on the same machine\n", m.Brokers)
+	}
+	if m.Load != "" {
+		p.f("- Load average (1 minute) while measuring: %s\n", m.Load)
 	}
 	if m.Note != "" {
 		p.f("- %s\n", m.Note)
@@ -211,7 +218,7 @@ func (p *printer) latency(rows map[rowKey]*row, backend string, contenders []Con
 			continue
 		}
 		if !header {
-			p.f("\nLatency of single awaited publishes at a fixed rate, ms: publish → acknowledgement (ack), publish → handler (handler); Go scheduler latency p99.9 in the contender's process meanwhile.\n\n")
+			p.f("\nLatency of single awaited publishes at a fixed rate, ms: publish → acknowledgement (ack), publish → handler (handler); Go scheduler latency p99.9 in the contender's process meanwhile (the upper bound of the runtime histogram's bucket, /sched/latencies:seconds).\n\n")
 			p.f("| contender | ack p50 | ack p99 | ack max | handler p50 | handler p99 | handler max | sched p99.9 | eventbus ÷ this (ack p99) | runs |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---|\n")
 			header = true
 		}

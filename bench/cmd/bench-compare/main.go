@@ -20,6 +20,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -50,6 +51,7 @@ type options struct {
 	brokers       string
 	note          string
 	cfg           bench.Config
+	load          *loadRange
 }
 
 func run() error {
@@ -83,6 +85,7 @@ func run() error {
 		return runChild()
 	}
 	o.cfg = cfg
+	o.load = newLoadRange()
 	o.backends = split(backends)
 	o.contenders = split(contenders)
 	o.scenarios = split(scenarios)
@@ -241,6 +244,7 @@ func compareBackend(ctx context.Context, o options, backend, stamp string, logFi
 		}
 		for _, job := range jobs {
 			outcome := runJob(ctx, job, run, logFile)
+			o.load.sample()
 			outcomes = append(outcomes, outcome)
 			logOutcome(outcome)
 		}
@@ -258,7 +262,8 @@ func createTopics(ctx context.Context, cfg bench.Config, backend string, topics 
 
 // runJob runs job in a new process of this command.
 func runJob(ctx context.Context, job bench.Job, run int, logFile *os.File) bench.Outcome {
-	outcome := bench.Outcome{Job: job, Run: run}
+	outcome := bench.Outcome{Job: job, Subscriptions: len(job.Topics), Run: run}
+	outcome.Job.Topics = nil
 	self, err := os.Executable()
 	if err != nil {
 		outcome.Error = err.Error()
@@ -303,8 +308,8 @@ func lastLine(b []byte) string {
 
 func logOutcome(o bench.Outcome) {
 	attrs := []any{"run", o.Run, "contender", o.Job.Contender, "scenario", o.Job.Scenario}
-	if len(o.Job.Topics) > 0 {
-		attrs = append(attrs, "subscriptions", len(o.Job.Topics))
+	if o.Subscriptions > 0 {
+		attrs = append(attrs, "subscriptions", o.Subscriptions)
 	}
 	switch r := o.Result; {
 	case r == nil:
@@ -322,9 +327,12 @@ func round(v float64) float64 { return float64(int(v*1000)) / 1000 }
 
 func writeReport(o options, outcomes []bench.Outcome) error {
 	var md bytes.Buffer
-	command := "make bench-compare"
-	if len(os.Args) > 1 {
-		command = "bench-compare " + strings.Join(os.Args[1:], " ")
+	command := "bench-compare"
+	for _, arg := range os.Args[1:] {
+		if strings.ContainsAny(arg, " '\"") {
+			arg = "'" + strings.ReplaceAll(arg, "'", `'\''`) + "'"
+		}
+		command += " " + arg
 	}
 	if err := bench.WriteMarkdown(&md, command, machine(o), o.cfg, o.runs, outcomes); err != nil {
 		return err
@@ -346,7 +354,7 @@ func writeReport(o options, outcomes []bench.Outcome) error {
 
 func machine(o options) bench.Machine {
 	m := bench.Machine{CPU: "unknown CPU", Cores: runtime.NumCPU(), Go: runtime.Version(),
-		OS: runtime.GOOS + "/" + runtime.GOARCH, Brokers: o.brokers, Note: o.note}
+		OS: runtime.GOOS + "/" + runtime.GOARCH, Brokers: o.brokers, Note: o.note, Load: o.load.String()}
 	if info, err := os.ReadFile("/proc/cpuinfo"); err == nil {
 		for line := range strings.Lines(string(info)) {
 			if name, value, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(name) == "model name" {
@@ -390,4 +398,31 @@ func envDuration(name string, fallback time.Duration) time.Duration {
 		return d
 	}
 	return fallback
+}
+
+// loadRange is the range of the 1-minute load average, sampled after each
+// job: on a shared machine it tells how far to trust the figures.
+type loadRange struct{ low, high float64 }
+
+func newLoadRange() *loadRange { return &loadRange{low: math.Inf(1), high: math.Inf(-1)} }
+
+func (l *loadRange) sample() {
+	raw, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return
+	}
+	fields := strings.Fields(string(raw))
+	if len(fields) == 0 {
+		return
+	}
+	if v, err := strconv.ParseFloat(fields[0], 64); err == nil {
+		l.low, l.high = min(l.low, v), max(l.high, v)
+	}
+}
+
+func (l *loadRange) String() string {
+	if l.low > l.high {
+		return ""
+	}
+	return fmt.Sprintf("%.1f to %.1f on %d cores", l.low, l.high, runtime.NumCPU())
 }

@@ -35,7 +35,7 @@ func TestCompareMemory(t *testing.T) {
 	cfg := bench.DefaultConfig()
 	cfg.Duration = 100 * time.Millisecond
 	o := options{runs: 2, subsRuns: 1, backends: []string{"memory"}, subscriptions: []int{1, 3},
-		out: filepath.Join(dir, "latest.md"), note: "a test", cfg: cfg}
+		out: filepath.Join(dir, "latest.md"), note: "a test", cfg: cfg, load: newLoadRange()}
 	require.NoError(t, compare(context.Background(), o, filepath.Join(dir, "latest.log")))
 
 	md, err := os.ReadFile(o.out)
@@ -43,6 +43,7 @@ func TestCompareMemory(t *testing.T) {
 	table := string(md)
 	assert.Contains(t, table, "median of 2 runs")
 	assert.Contains(t, table, "- a test")
+	assert.Contains(t, table, "- Load average (1 minute) while measuring: ")
 	for _, row := range []string{"| publish → handler, 1 message per Publish | eventbus |", "| publish → handler, 1 message per Publish | watermill |", "| eventbus | 1 |", "| eventbus | 3 |"} {
 		assert.Contains(t, table, row)
 	}

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"time"
@@ -139,4 +140,22 @@ func (cfg Config) HasBackend(backend string) bool {
 		return cfg.Pulsar != "" && cfg.PulsarAdmin != ""
 	}
 	return true
+}
+
+// Validate reports the sizes that are not positive, by their names.
+func (cfg Config) Validate() error {
+	var errs []error
+	for _, size := range []struct {
+		name  string
+		value int64
+	}{
+		{"duration", int64(cfg.Duration)}, {"rate", int64(cfg.Rate)}, {"consume", int64(cfg.ConsumeMessages)},
+		{"publishers", int64(cfg.Publishers)}, {"batch", int64(cfg.Batch)}, {"partitions", int64(cfg.Partitions)},
+		{"payload", int64(cfg.PayloadBytes)}, {"keys", int64(cfg.Keys)}, {"timeout", int64(cfg.Timeout)},
+	} {
+		if size.value <= 0 {
+			errs = append(errs, fmt.Errorf("bench: %s must be positive", size.name))
+		}
+	}
+	return errors.Join(errs...)
 }

@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"context"
 	"math"
 	"runtime/metrics"
 	"testing"
@@ -39,4 +40,16 @@ func TestCount(t *testing.T) {
 	assert.Equal(t, "999", count(999))
 	assert.Equal(t, "1,000", count(1000))
 	assert.Equal(t, "1,569,172", count(1569172.4))
+}
+
+func TestConfigValidate(t *testing.T) {
+	assert.NoError(t, DefaultConfig().Validate())
+	cfg := DefaultConfig()
+	cfg.Rate, cfg.Keys = 0, -1
+	err := cfg.Validate()
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "rate must be positive")
+	assert.Contains(t, err.Error(), "keys must be positive")
+	_, err = Run(context.Background(), Job{Scenario: Latency, Contender: "memory/eventbus", Config: cfg})
+	assert.ErrorContains(t, err, "rate must be positive")
 }

@@ -107,6 +107,9 @@ func Run(ctx context.Context, job Job) (Result, error) {
 		return Result{}, fmt.Errorf("bench: %s does not run %s", contender.ID(), job.Scenario)
 	}
 	cfg := job.Config
+	if err := cfg.Validate(); err != nil {
+		return Result{}, err
+	}
 	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 	defer cancel()
 	client, err := contender.open(ctx, cfg)

@@ -84,11 +84,29 @@ func run() error {
 	if child {
 		return runChild()
 	}
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
 	o.cfg = cfg
 	o.load = newLoadRange()
 	o.backends = split(backends)
 	o.contenders = split(contenders)
 	o.scenarios = split(scenarios)
+	for _, b := range o.backends {
+		if !slices.Contains([]string{"kafka", "pulsar", "memory"}, b) {
+			return fmt.Errorf("-backends: unknown backend %q (kafka, pulsar, memory)", b)
+		}
+	}
+	for _, c := range o.contenders {
+		if _, err := bench.FindContender(c); err != nil {
+			return fmt.Errorf("-contenders: %w", err)
+		}
+	}
+	for _, s := range o.scenarios {
+		if !slices.Contains(append(bench.BackendScenarios("kafka"), bench.BackendScenarios("memory")...), s) {
+			return fmt.Errorf("-scenarios: unknown scenario %q", s)
+		}
+	}
 	for _, s := range split(subscriptions) {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 1 {

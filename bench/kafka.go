@@ -38,7 +38,7 @@ func kafkaContenders() []Contender {
 		},
 		{
 			Backend: "kafka", Name: "watermill",
-			Settings: "Watermill + watermill-kafka (sarama SyncProducer, one SendMessage after another within a Publish call): watermill's default sarama config plus acks=all (WaitForAll), idempotent, MaxOpenRequests=1; the _watermill_message_uuid header; key from a partitioning marshaler, sarama's hash partitioner (FNV-1a, not murmur2); consumer: sarama consumer group (classic), Router with a consumer handler, offsets from the oldest",
+			Settings: "Watermill + watermill-kafka (sarama SyncProducer, one SendMessage after another within a Publish call): watermill's default sarama config plus acks=all (WaitForAll), idempotent, MaxOpenRequests=1; the _watermill_message_uuid header; key from a partitioning marshaler, sarama's hash partitioner (FNV-1a); consumer: sarama consumer group (classic), Router with a consumer handler, offsets from the oldest",
 			open:     func(_ context.Context, cfg Config) (Client, error) { return openWatermillKafka(cfg, true) },
 			only:     libraryScenarios,
 		},

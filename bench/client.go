@@ -39,10 +39,7 @@ type Contender struct {
 	// Settings says how the contender is configured, for the report's
 	// list of what is not equal between contenders.
 	Settings string
-	// Anchor marks the contender the others are compared with (ratios are
-	// eventbus / anchor).
-	Anchor bool
-	open   func(ctx context.Context, cfg Config) (Client, error)
+	open     func(ctx context.Context, cfg Config) (Client, error)
 	// only limits the contender to these scenarios; empty means all of
 	// its backend's.
 	only []string

@@ -3,7 +3,6 @@ package bench
 import (
 	"context"
 	"errors"
-
 	"sync"
 	"time"
 
@@ -25,7 +24,7 @@ func kafkaContenders() []Contender {
 			},
 		},
 		{
-			Backend: "kafka", Name: "confluent", Anchor: true,
+			Backend: "kafka", Name: "confluent",
 			Settings: "raw confluent-kafka-go: librdkafka's defaults (linger.ms=5) plus idempotent, acks=all; no headers; Produce with a delivery channel per Publish; consumer: Poll(100) loop with the eventbus driver's fetch settings (fetch.wait.max.ms=100, fetch.queue.backoff.ms=10), group.protocol=consumer, StoreMessage per message, auto commit",
 			open:     openConfluent,
 			only:     libraryScenarios,

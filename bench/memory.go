@@ -16,7 +16,7 @@ func memoryContenders() []Contender {
 			open:     func(ctx context.Context, _ Config) (Client, error) { return openBus(ctx, "mem://") },
 		},
 		{
-			Backend: "memory", Name: "watermill", Anchor: true,
+			Backend: "memory", Name: "watermill",
 			Settings: "Watermill GoChannel (default config: unbuffered, not persistent, Publish does not wait for the subscriber's ack) and a Router with a consumer handler; a watermill.NewUUID per message, as its users write",
 			open:     openGoChannel,
 			only:     []string{PublishOne},

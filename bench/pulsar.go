@@ -28,7 +28,7 @@ func pulsarContenders() []Contender {
 			},
 		},
 		{
-			Backend: "pulsar", Name: "raw", Anchor: true,
+			Backend: "pulsar", Name: "raw",
 			Settings: "raw pulsar-client-go: SendAsync of bare messages (key and payload, no properties), waiting for every callback; producer with key-based batching, 10ms delay, 1000 messages per batch, 10000 pending; consumer: Key_Shared, Receive + Ack loop, batch-index acknowledgment, receiver queue 1000",
 			open:     func(_ context.Context, cfg Config) (Client, error) { return openRawPulsar(cfg, nil) },
 			only:     libraryScenarios,

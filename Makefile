@@ -22,7 +22,7 @@ STATICCHECK_VERSION := v0.8.2
 STATICCHECK := $(BIN)/staticcheck-$(STATICCHECK_VERSION)
 TEST_TIMEOUT ?= 15m
 
-.PHONY: test tmux unit lint vet fmt staticcheck modules nocgo smoke bench fuzz brokers-up brokers-down brokers-status postgres-up postgres-down
+.PHONY: test tmux unit lint vet fmt staticcheck modules nocgo smoke bench bench-compare fuzz brokers-up brokers-down brokers-status postgres-up postgres-down
 
 # The broker restart tests kill brokers every other package shares, so they
 # run on their own after everything else.
@@ -107,6 +107,19 @@ smoke: ## the raw-client smoke tests of the brokers alone
 
 bench: ## benchmarks, against real brokers and PostgreSQL
 	$(WITH_SERVERS) $(GO) test -run '^$$' -bench . $(PKGS)
+
+# The comparison with other libraries lives in its own module, bench/, so
+# that its dependencies (Watermill, franz-go, ...) never reach the root
+# module. It writes bench/results/latest.md (the tables), latest.json (every
+# run) and latest.log (the contenders' logs). BENCH_ARGS passes flags, e.g.
+# BENCH_ARGS='-runs 1 -backends memory'; bench-compare -h lists them.
+BENCH_COMPARE := $(BIN)/bench-compare
+BENCH_ARGS ?=
+
+bench-compare: ## eventbus against raw clients, franz-go and Watermill (median of 3 runs), into bench/results/latest.md
+	cd bench && $(GO) build -o $(BENCH_COMPARE) ./cmd/bench-compare
+	source scripts/versions.sh && scripts/brokers.sh run all -- $(BENCH_COMPARE) \
+		-out bench/results/latest.md -broker-versions "Apache Kafka $$KAFKA_VERSION (KRaft, 1 broker), Apache Pulsar $$PULSAR_VERSION (standalone)" $(BENCH_ARGS)
 
 brokers-up: ## start Kafka and Pulsar (or only one: scripts/brokers.sh up kafka)
 	scripts/brokers.sh up

@@ -45,7 +45,7 @@ func inTx(ctx context.Context, db *sql.DB, f func(tx *sql.Tx) error) error {
 // startRelay runs a relay until the test ends and waits for Run to return.
 func startRelay(t *testing.T, db *sql.DB, b *bus.Bus, opts ...outbox.RelayOption) *outbox.Relay {
 	t.Helper()
-	defaults := []outbox.RelayOption{outbox.PollInterval(10 * time.Millisecond), outbox.RelayLogger(testLogger(t))}
+	defaults := []outbox.RelayOption{outbox.PollInterval(10 * time.Millisecond), outbox.Logger(testLogger(t))}
 	r, err := outbox.NewRelay(db, b, append(defaults, opts...)...)
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())

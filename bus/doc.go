@@ -51,8 +51,8 @@
 // trace context carried in message headers, the conventional metrics plus
 // retries, dead letters, nacks, in-flight messages and consumer lag in
 // messages and seconds (Subscription.Lag). The global OpenTelemetry
-// providers are used unless WithTracerProvider, WithMeterProvider or
-// WithPropagator say otherwise; with none set, telemetry costs next to
+// providers are used unless TracerProvider, MeterProvider or
+// Propagator say otherwise; with none set, telemetry costs next to
 // nothing. Bus.Health and Bus.HealthHandler answer readiness and liveness
 // probes (health.go).
 //

@@ -161,7 +161,7 @@ func TestBusAsReachesBroker(t *testing.T) {
 	require.NotNil(t, broker)
 
 	// It is the broker behind b: a second bus on it sees b's messages.
-	other := broker.Open()
+	other := memBus(t, broker)
 	t.Cleanup(func() { _ = other.Close(context.Background()) })
 	require.NoError(t, b.Publish(t.Context(), "shared", &bus.Message{Payload: []byte("hi")}))
 	got := make(chan string, 1)
@@ -211,5 +211,28 @@ func receive[T any](t *testing.T, ch <-chan T) T {
 		t.Fatal("timed out waiting for a value")
 		var zero T
 		return zero
+	}
+}
+
+func TestOpenRejectsInvalidOptionsNamingThem(t *testing.T) {
+	for _, tc := range []struct {
+		option bus.OpenOption
+		want   string
+	}{
+		{bus.Logger(nil), "Logger"},
+		{bus.TracerProvider(nil), "TracerProvider"},
+		{bus.MeterProvider(nil), "MeterProvider"},
+		{bus.Propagator(nil), "Propagator"},
+		{nil, "option is nil"},
+	} {
+		t.Run(tc.want, func(t *testing.T) {
+			b, err := bus.Open(t.Context(), "mem://", tc.option)
+			require.Error(t, err)
+			assert.Nil(t, b)
+			assert.Contains(t, err.Error(), tc.want)
+
+			_, err = memory.NewBroker(memory.Options{}).NewBus(tc.option)
+			assert.ErrorContains(t, err, tc.want, "NewBus validates as Open does")
+		})
 	}
 }

@@ -12,7 +12,7 @@
 //
 // Every bus.Open("mem://") makes a new broker of its own. To share one broker
 // between several buses, as separate processes share Kafka, make a Broker
-// and open buses on it with Broker.Open.
+// and make buses on it with Broker.NewBus.
 //
 // URL parameters:
 //
@@ -87,10 +87,10 @@ func NewBroker(opts Options) *Broker {
 	return &Broker{opts: opts, topics: make(map[string]*topicLog)}
 }
 
-// Open returns a new bus connected to b. Of opts, those other than
-// bus.WithLogger apply (the broker's logger is the bus's).
-func (b *Broker) Open(opts ...bus.Option) *bus.Bus {
-	return bus.NewBus(b.connect(), "mem://", b.opts.Logger, opts...)
+// NewBus returns a new bus connected to b. It logs to the broker's logger
+// unless opts hold a bus.Logger; an invalid option is an error.
+func (b *Broker) NewBus(opts ...bus.OpenOption) (*bus.Bus, error) {
+	return bus.NewBus(b.connect(), "mem://", append([]bus.OpenOption{bus.Logger(b.opts.Logger)}, opts...)...)
 }
 
 func (b *Broker) connect() *conn {

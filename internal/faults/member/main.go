@@ -52,7 +52,7 @@ func run(url, topic, group, name string, failRate, panicRate float64, work time.
 	terminate := make(chan os.Signal, 1)
 	signal.Notify(terminate, syscall.SIGTERM)
 	ctx := context.Background()
-	b, err := bus.Open(ctx, url, bus.WithLogger(logger))
+	b, err := bus.Open(ctx, url, bus.Logger(logger))
 	if err != nil {
 		return err
 	}

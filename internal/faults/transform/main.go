@@ -53,7 +53,7 @@ func run(url, in, out, group, name string, failRate float64, work time.Duration,
 	terminate := make(chan os.Signal, 1)
 	signal.Notify(terminate, syscall.SIGTERM)
 	ctx := context.Background()
-	b, err := bus.Open(ctx, url, bus.WithLogger(logger))
+	b, err := bus.Open(ctx, url, bus.Logger(logger))
 	if err != nil {
 		return err
 	}

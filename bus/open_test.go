@@ -236,3 +236,38 @@ func TestOpenRejectsInvalidOptionsNamingThem(t *testing.T) {
 		})
 	}
 }
+
+func TestSubscribeAndNewRequesterRejectInvalidOptionsNamingThem(t *testing.T) {
+	b := memBus(t, memory.NewBroker(memory.Options{}))
+	defer b.Close(context.Background())
+	handler := func(context.Context, *bus.Message) error { return nil }
+	for _, tc := range []struct {
+		option bus.SubscribeOption
+		want   string
+	}{
+		{bus.Group(""), "Group"},
+		{bus.Concurrency(0), "Concurrency"},
+		{bus.MaxInFlight(0), "MaxInFlight"},
+		{bus.Use(nil), "Use"},
+		{bus.Retry(bus.RetryPolicy{}), "Retry"},
+		{bus.DeadLetterTopic(""), "DeadLetterTopic"},
+		{bus.DrainTimeout(0), "DrainTimeout"},
+		{bus.DriverOption(nil), "DriverOption"},
+		{nil, "option is nil"},
+	} {
+		_, err := b.Subscribe(t.Context(), "orders", handler, tc.option)
+		assert.ErrorContains(t, err, tc.want)
+	}
+	for _, tc := range []struct {
+		option bus.RequesterOption
+		want   string
+	}{
+		{bus.ReplyTopic(""), "ReplyTopic"},
+		{bus.ReplyGroup(""), "ReplyGroup"},
+		{bus.ReplyTimeout(0), "ReplyTimeout"},
+		{nil, "option is nil"},
+	} {
+		_, err := b.NewRequester(t.Context(), tc.option)
+		assert.ErrorContains(t, err, tc.want)
+	}
+}

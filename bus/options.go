@@ -2,6 +2,7 @@ package bus
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 )
@@ -152,6 +153,9 @@ func DrainTimeout(d time.Duration) SubscribeOption {
 // return it; a driver rejects options it does not know.
 func DriverOption(opt any) SubscribeOption {
 	return func(c *subscribeConfig) error {
+		if opt == nil {
+			return errors.New("DriverOption: the option is nil")
+		}
 		c.driverOptions = append(c.driverOptions, opt)
 		return nil
 	}

@@ -432,7 +432,7 @@ func keepEarlierFailures(h, prior map[string]string, attempts int) {
 	if n, err := strconv.Atoi(prior[HeaderDeadLetterAttempts]); err == nil {
 		h[HeaderDeadLetterAttempts] = strconv.Itoa(n + attempts)
 	}
-	for _, name := range []string{HeaderDeadLetterTopic, HeaderDeadLetterFirstFailure, HeaderDeadLetterPartition, HeaderDeadLetterOffset} {
+	for _, name := range []string{HeaderDeadLetterOriginalTopic, HeaderDeadLetterFirstFailure, HeaderDeadLetterPartition, HeaderDeadLetterOffset} {
 		if v, ok := prior[name]; ok {
 			h[name] = v
 		} else if name == HeaderDeadLetterPartition || name == HeaderDeadLetterOffset {

@@ -236,7 +236,7 @@ func TestPoisonMessageGoesToDeadLetterTopicOnPartitionedTopic(t *testing.T) {
 	assert.Equal(t, []byte("poison"), letter.Payload)
 	assert.Equal(t, "cannot digest poison", letter.Header[bus.HeaderDeadLetterError])
 	assert.Equal(t, "3", letter.Header[bus.HeaderDeadLetterAttempts])
-	assert.Equal(t, topic, letter.Header[bus.HeaderDeadLetterTopic])
+	assert.Equal(t, topic, letter.Header[bus.HeaderDeadLetterOriginalTopic])
 	assert.Equal(t, "g", letter.Header[bus.HeaderDeadLetterGroup])
 	partition, err := strconv.Atoi(letter.Header[bus.HeaderDeadLetterPartition])
 	require.NoError(t, err, "partition header %q", letter.Header[bus.HeaderDeadLetterPartition])

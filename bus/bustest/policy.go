@@ -189,7 +189,7 @@ func (s *suite) testDeadLetter(t *testing.T) {
 	assert.Equal(t, "boom on "+poison.ID, h[bus.HeaderDeadLetterError])
 	assert.Equal(t, "3", h[bus.HeaderDeadLetterAttempts])
 	assert.Equal(t, "false", h[bus.HeaderDeadLetterPermanent])
-	assert.Equal(t, topic, h[bus.HeaderDeadLetterTopic])
+	assert.Equal(t, topic, h[bus.HeaderDeadLetterOriginalTopic])
 	assert.Equal(t, groupName, h[bus.HeaderDeadLetterGroup])
 	first, err1 := time.Parse(time.RFC3339Nano, h[bus.HeaderDeadLetterFirstFailure])
 	last, err2 := time.Parse(time.RFC3339Nano, h[bus.HeaderDeadLetterLastFailure])

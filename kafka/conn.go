@@ -168,7 +168,6 @@ func (c *conn) Capabilities() driver.Capabilities {
 	address, port := driver.FirstServer(c.cfg.brokers, 9092)
 	return driver.Capabilities{
 		MaxMessageBytes: c.cfg.maxMessageBytes - recordOverhead,
-		RedeliveryCount: true,
 		System:          "kafka",
 		ServerAddress:   address,
 		ServerPort:      port,

@@ -210,7 +210,7 @@ func (c *conn) Subscribe(_ context.Context, topic string, cfg driver.SubscribeCo
 }
 
 func (c *conn) Capabilities() driver.Capabilities {
-	return driver.Capabilities{MaxMessageBytes: c.broker.opts.MaxMessageBytes, RedeliveryCount: true, System: "memory", DelayedDelivery: true}
+	return driver.Capabilities{MaxMessageBytes: c.broker.opts.MaxMessageBytes, System: "memory", DelayedDelivery: true}
 }
 
 // As reaches the *Broker.

@@ -214,7 +214,7 @@ func (c *conn) Publish(ctx context.Context, topic string, msgs []driver.Message)
 func (c *conn) Capabilities() driver.Capabilities {
 	_, hosts, _ := strings.Cut(c.cfg.serviceURL, "://")
 	address, port := driver.FirstServer(hosts, 6650)
-	return driver.Capabilities{MaxMessageBytes: c.cfg.maxMessageBytes, RedeliveryCount: true,
+	return driver.Capabilities{MaxMessageBytes: c.cfg.maxMessageBytes,
 		System: "pulsar", ServerAddress: address, ServerPort: port, DelayedDelivery: true}
 }
 

@@ -86,8 +86,10 @@ type Delivery struct {
 // Nack; package bus may leave deliveries unsettled only when shutdown's
 // deadline passed, and Close then gives them back to the backend.
 type Receipt struct {
-	// Attempt is 1 on the first delivery and higher on redelivery, where the
-	// backend can tell; 0 means unknown and is treated as 1.
+	// Attempt is 1 on the first delivery and higher on redelivery: a
+	// delivery nacked once comes back as 2 (the driver section of bustest
+	// checks it). Where the backend keeps no count, a redelivery to
+	// another process may start over; 0 means unknown and is treated as 1.
 	Attempt int
 	// Partition and Offset locate the message where the backend has such a
 	// notion; -1 when it does not. They feed the dead-letter headers.
@@ -218,9 +220,6 @@ type Capabilities struct {
 	// batching), the driver refuses the messages the client would refuse,
 	// per message, with ErrMessageTooLarge, and no others.
 	MaxMessageBytes int
-	// RedeliveryCount reports whether Delivery.Attempt counts backend
-	// redeliveries.
-	RedeliveryCount bool
 	// System names the backend in telemetry, as the OpenTelemetry
 	// attribute messaging.system: "kafka", "pulsar", "memory".
 	System string

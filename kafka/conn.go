@@ -17,7 +17,7 @@ import (
 )
 
 func init() {
-	bus.Register("kafka", Open)
+	bus.Register("kafka", open)
 }
 
 // recordOverhead is what a record adds to the payload, key and headers
@@ -53,9 +53,9 @@ type conn struct {
 	calls sync.WaitGroup
 }
 
-// Open connects to the Kafka cluster named by cfg.URL; bus.Open calls it
+// open connects to the Kafka cluster named by cfg.URL; bus.Open calls it
 // for kafka:// URLs. See the package documentation for the parameters.
-func Open(ctx context.Context, cfg driver.OpenConfig) (driver.Conn, error) {
+func open(ctx context.Context, cfg driver.OpenConfig) (driver.Conn, error) {
 	c, err := parseConfig(cfg)
 	if err != nil {
 		return nil, err

@@ -15,7 +15,7 @@
 // A Handler returns an error: nil acknowledges the message; an error goes to
 // the subscription's error policy: retries with backoff (Retry), then the
 // dead-letter topic (DeadLetter) or, without one, another run every
-// MaxBackoff until it succeeds. Permanent skips the retries; a panic becomes
+// HoldInterval until it succeeds. Permanent skips the retries; a panic becomes
 // an error. The policy is one function (see decide in decide.go): shutdown
 // and a revoked partition never dead-letter, they give the message back.
 //

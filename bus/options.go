@@ -114,7 +114,7 @@ func Retry(p RetryPolicy) SubscribeOption {
 // "<topic>.<group>.dlq" ("<topic>.dlq" without a group) unless
 // DeadLetterTopic names another.
 //
-// Without DeadLetter such a message stays and runs again every MaxBackoff of
+// Without DeadLetter such a message stays and runs again every HoldInterval of
 // the retry policy until it succeeds: never skipped. Only its key waits.
 func DeadLetter() SubscribeOption {
 	return func(c *subscribeConfig) error {

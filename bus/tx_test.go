@@ -83,7 +83,7 @@ func awaitAck(t *testing.T, c *txConn) []driver.Output {
 	}
 }
 
-var fastRetry = bus.Retry(bus.RetryPolicy{MaxAttempts: 3, InitialBackoff: time.Millisecond, MaxBackoff: time.Millisecond, Multiplier: 1})
+var fastRetry = bus.Retry(bus.RetryPolicy{MaxAttempts: 3, InitialBackoff: time.Millisecond, MaxBackoff: time.Millisecond, HoldInterval: time.Millisecond, Multiplier: 1})
 
 func TestTransactionalPublishIsCommittedWithTheAck(t *testing.T) {
 	conn := newTxConn()

@@ -187,7 +187,7 @@ func TestDedupCommitTxMarksWithTheHandlersWrites(t *testing.T) {
 		require.NoError(t, err)
 		_, err = b.Subscribe(t.Context(), "mails", handler,
 			bus.Group("mailer"),
-			bus.Retry(bus.RetryPolicy{MaxAttempts: 5, InitialBackoff: time.Millisecond, MaxBackoff: time.Millisecond, Multiplier: 1}),
+			bus.Retry(bus.RetryPolicy{MaxAttempts: 5, InitialBackoff: time.Millisecond, MaxBackoff: time.Millisecond, HoldInterval: time.Millisecond, Multiplier: 1}),
 			bus.Use(dedup))
 		require.NoError(t, err)
 		require.NoError(t, b.Publish(t.Context(), "mails", &bus.Message{Key: "m-1", Payload: []byte("hello")}))

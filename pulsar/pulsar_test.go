@@ -211,7 +211,7 @@ func TestPoisonMessageGoesToDeadLetterTopicOnPartitionedTopic(t *testing.T) {
 		handled <- string(m.Payload)
 		return nil
 	}, bus.Group("g"), bus.DeadLetter(), bus.Concurrency(4),
-		bus.Retry(bus.RetryPolicy{MaxAttempts: 3, InitialBackoff: 10 * time.Millisecond, MaxBackoff: 50 * time.Millisecond, Multiplier: 2}))
+		bus.Retry(bus.RetryPolicy{MaxAttempts: 3, InitialBackoff: 10 * time.Millisecond, MaxBackoff: 50 * time.Millisecond, HoldInterval: 50 * time.Millisecond, Multiplier: 2}))
 	require.NoError(t, err)
 	defer closeSub(t, sub)
 
@@ -255,7 +255,7 @@ func TestNackedMessageIsRedeliveredWithItsAttempt(t *testing.T) {
 			return errors.New("not yet")
 		}
 		return nil
-	}, bus.Group("g"), bus.Retry(bus.RetryPolicy{MaxAttempts: 1, MaxBackoff: 300 * time.Millisecond, Multiplier: 1}))
+	}, bus.Group("g"), bus.Retry(bus.RetryPolicy{MaxAttempts: 1, HoldInterval: 300 * time.Millisecond, Multiplier: 1}))
 	require.NoError(t, err)
 	defer closeSub(t, sub)
 

@@ -67,7 +67,7 @@ func (s *suite) testRetryHoldsOnlyItsKey(t *testing.T) {
 		close(slowDone)
 		return nil
 	}, group(), bus.Concurrency(1), bus.Retry(bus.RetryPolicy{MaxAttempts: 1000,
-		InitialBackoff: 10 * time.Millisecond, MaxBackoff: 20 * time.Millisecond, Multiplier: 2}))
+		InitialBackoff: 10 * time.Millisecond, MaxBackoff: 20 * time.Millisecond, HoldInterval: 20 * time.Millisecond, Multiplier: 2}))
 	msgs := []*bus.Message{{Key: "slow", Payload: []byte("slow")}}
 	msgs = append(msgs, numbered("other", others, others)...)
 	s.publish(t, b, topic, msgs...)

@@ -320,7 +320,7 @@ func TestDedupOnBus(t *testing.T) {
 	}
 	sub, err := b.Subscribe(ctx, "emails", handler,
 		bus.Group("mailer"), bus.Concurrency(2),
-		bus.Retry(bus.RetryPolicy{MaxAttempts: 100, InitialBackoff: time.Millisecond, MaxBackoff: 10 * time.Millisecond, Multiplier: 2}),
+		bus.Retry(bus.RetryPolicy{MaxAttempts: 100, InitialBackoff: time.Millisecond, MaxBackoff: 10 * time.Millisecond, HoldInterval: 10 * time.Millisecond, Multiplier: 2}),
 		bus.Use(dedup(t, NewMemoryStore(), DedupOnDuplicate(func(context.Context, *bus.Message) { skipped <- struct{}{} }))))
 	require.NoError(t, err)
 	defer func() { assert.NoError(t, sub.Close(context.Background())) }()

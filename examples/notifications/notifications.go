@@ -90,7 +90,7 @@ func runFlow(ctx context.Context, db *sql.DB, b *bus.Bus, out io.Writer) (Outcom
 		return sendEmail.Serve(ctx, b, mail.handle,
 			bus.Group("mail."+runID),
 			bus.Concurrency(4),
-			bus.Retry(bus.RetryPolicy{MaxAttempts: 1, MaxBackoff: 100 * time.Millisecond, Multiplier: 1}),
+			bus.Retry(bus.RetryPolicy{MaxAttempts: 1, HoldInterval: 100 * time.Millisecond, Multiplier: 1}),
 			bus.Use(
 				loseAck,
 				dedup,

@@ -95,10 +95,14 @@ type Receipt struct {
 	// notion; -1 when it does not. They feed the dead-letter headers.
 	Partition int32
 	Offset    int64
-	// Withdrawn, when not nil, is closed once the backend has taken the
-	// message back because this member lost it (a Kafka partition revoked
-	// in a rebalance). Package bus then does not start its handler, stops
-	// retrying it and gives it back with Nack.
+	// Withdrawn, when not nil, is closed once the driver has taken the
+	// delivery back and will hand the message out again itself: because
+	// this member lost it (a Kafka partition revoked in a rebalance), or
+	// because the driver rewinds to an earlier position (a Kafka
+	// transaction aborted, and its partition restarts at the group's
+	// commit). Package bus then does not start its handler, stops retrying
+	// it and gives it back with Nack, which does nothing to a delivery the
+	// driver no longer holds.
 	Withdrawn <-chan struct{}
 	// Handle is the driver's own bookkeeping for Ack and Nack.
 	Handle any

@@ -102,17 +102,7 @@ func (s *Subscription) endBackoff(q *keyQueue) {
 	}
 }
 
-func withdrawn(m *Message) bool {
-	if m.receipt.Withdrawn == nil {
-		return false
-	}
-	select {
-	case <-m.receipt.Withdrawn:
-		return true
-	default:
-		return false
-	}
-}
+func withdrawn(m *Message) bool { return driver.Closed(m.receipt.Withdrawn) }
 
 // deadLetter publishes the head of q to the dead-letter topic and acks it
 // once that is durable. If the publish fails, the message stays and runs

@@ -86,7 +86,7 @@ func TestOpenURL(t *testing.T) {
 	for url, want := range map[string]string{
 		"mem://?retention=lots":          `parameter "retention": "lots" is not an integer >= 1`,
 		"mem://?retension=5":             `unknown parameter "retension" (known: max_message_bytes, retention)`,
-		"mem://somehost":                 "takes no host or path",
+		"mem://somehost":                 "takes no host",
 		"nats://127.0.0.1:4222":          `unknown scheme "nats" (registered: mem`,
 		"127.0.0.1:9092":                 "cannot parse URL",
 		"orders":                         "has no scheme",

@@ -41,7 +41,7 @@ type conn struct {
 	groupProtocolMu sync.Mutex
 	groupProtocol   string // the consumer group protocol, once chosen; see group.go
 
-	closed    atomic.Bool
+	closed    driver.CloseFlag
 	closeOnce sync.Once
 	closeErr  error
 	drained   sync.WaitGroup // the event and log draining goroutines
@@ -190,7 +190,7 @@ func (c *conn) As(target any) bool {
 // Publish produces msgs and waits for every delivery report. Each call has
 // its own report channel, sized so librdkafka's poller never blocks on it.
 func (c *conn) Publish(ctx context.Context, topic string, msgs []driver.Message) error {
-	if c.closed.Load() {
+	if c.closed.IsClosed() {
 		return driver.ErrClosed
 	}
 	if err := ctx.Err(); err != nil {
@@ -497,7 +497,7 @@ func (c *conn) createTopic(ctx context.Context, topic string, partitions int) er
 // librdkafka's own Close does not wait for deliveries.
 func (c *conn) Close(ctx context.Context) error {
 	c.closeOnce.Do(func() {
-		c.closed.Store(true)
+		c.closed.Close()
 		// Only produced messages without a delivery report count: the
 		// producer's queue also holds requests of its own.
 		for c.inFlight.Load() > 0 && ctx.Err() == nil {

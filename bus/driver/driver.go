@@ -10,6 +10,13 @@
 // package bus/bustest, whose driver section (run when Harness.OpenConn is
 // set) checks the contract below by calling the Conn directly.
 //
+// What every driver needs besides moving bytes lives here once: [Query]
+// reads URL parameters and [URLShape] checks the rest of the URL;
+// [UnknownOption] refuses a driver option; [EphemeralGroup] names the
+// backend group of a subscription without one; [CloseFlag] and [Closed]
+// answer "closed yet?"; [EncodeHeaders] and [DecodeHeader] map CloudEvents
+// attributes to headers.
+//
 // # The contract
 //
 // Opening. An Opener rejects a URL it cannot use with an error wrapping

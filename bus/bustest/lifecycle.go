@@ -215,7 +215,7 @@ func closeWaits(closeFn func() error, closing func() bool, release func(), handl
 		returned <- result{err, driver.Closed(handlerDone)}
 	}()
 	early := func(r result) error {
-		return fmt.Errorf("Close returned (err: %v) while a handler was running", r.err)
+		return fmt.Errorf("close returned (err: %v) while a handler was running", r.err)
 	}
 	giveUp := time.After(timeout)
 	poll := time.NewTicker(5 * time.Millisecond)
@@ -228,7 +228,7 @@ func closeWaits(closeFn func() error, closing func() bool, release func(), handl
 		case <-poll.C:
 		case <-giveUp:
 			release()
-			return fmt.Errorf("Close did not begin within %v", timeout)
+			return fmt.Errorf("close did not begin within %v", timeout)
 		}
 	}
 	select {
@@ -247,11 +247,11 @@ func closeWaits(closeFn func() error, closing func() bool, release func(), handl
 		case !r.handlerFinished:
 			return early(r)
 		case r.err != nil:
-			return fmt.Errorf("Close: %w", r.err)
+			return fmt.Errorf("close: %w", r.err)
 		}
 		return nil
 	case <-giveUp:
-		return fmt.Errorf("Close did not return within %v of the handler's release", timeout)
+		return fmt.Errorf("close did not return within %v of the handler's release", timeout)
 	}
 }
 

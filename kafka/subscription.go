@@ -64,7 +64,7 @@ func (c *conn) subscribe(ctx context.Context, topic string, cfg driver.Subscribe
 		return nil, driver.ErrClosed
 	}
 	if len(cfg.Options) > 0 {
-		return nil, fmt.Errorf("kafka: subscribe to %q: %w", topic, driver.UnknownOption("kafka", cfg.Options[0]))
+		return nil, fmt.Errorf("kafka: subscribe to %q: %w", topic, driver.UnknownOption(cfg.Options[0]))
 	}
 	if err := c.ensureTopic(ctx, topic); err != nil {
 		return nil, err

@@ -197,7 +197,7 @@ func (c *conn) Subscribe(_ context.Context, topic string, cfg driver.SubscribeCo
 		return nil, err
 	}
 	if len(cfg.Options) > 0 {
-		return nil, driver.UnknownOption("memory", cfg.Options[0])
+		return nil, fmt.Errorf("memory: subscribe to %q: %w", topic, driver.UnknownOption(cfg.Options[0]))
 	}
 	return c.broker.topic(topic).join(cfg.Group), nil
 }

@@ -61,7 +61,7 @@ func (c *conn) Subscribe(ctx context.Context, topic string, sc driver.SubscribeC
 			}
 			opts.Type = t
 		default:
-			return nil, fmt.Errorf("pulsar: subscribe to %s: %w", full, driver.UnknownOption("pulsar", o))
+			return nil, fmt.Errorf("pulsar: subscribe to %s: %w", full, driver.UnknownOption(o))
 		}
 	}
 	partitions, err := c.topicPartitions(ctx, full)

@@ -76,10 +76,10 @@ func TestURLShape(t *testing.T) {
 }
 
 func TestUnknownOption(t *testing.T) {
-	err := driver.UnknownOption("kafka", 42)
+	err := driver.UnknownOption(42)
 	assert.ErrorIs(t, err, driver.ErrUnsupported)
 	assert.True(t, errors.Is(err, errors.ErrUnsupported))
-	assert.ErrorContains(t, err, "kafka: unknown driver option int")
+	assert.ErrorContains(t, err, "unknown driver option int")
 }
 
 func TestEphemeralGroupIsUnique(t *testing.T) {

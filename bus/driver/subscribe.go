@@ -6,10 +6,10 @@ import (
 )
 
 // UnknownOption is the error for a driver option, passed through
-// bus.DriverOption, that the driver does not take: it names the driver and
-// the option's type, and wraps ErrUnsupported.
-func UnknownOption(driverName string, opt any) error {
-	return fmt.Errorf("%s: unknown driver option %T: %w", driverName, opt, ErrUnsupported)
+// bus.DriverOption, that the driver does not take: it names the option's
+// type, such as another driver's option, and wraps ErrUnsupported.
+func UnknownOption(opt any) error {
+	return fmt.Errorf("unknown driver option %T: %w", opt, ErrUnsupported)
 }
 
 // EphemeralGroup names the backend group (or subscription) that stands

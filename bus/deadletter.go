@@ -12,15 +12,15 @@ import (
 // Headers a dead letter carries besides the original message's own, which
 // travel unchanged with its key and payload.
 const (
-	HeaderDeadLetterError        = "eventbus-dlq-error"         // the last failure's text
-	HeaderDeadLetterPermanent    = "eventbus-dlq-permanent"     // "true" when the failure was Permanent
-	HeaderDeadLetterAttempts     = "eventbus-dlq-attempts"      // handler runs, across redeliveries where known
-	HeaderDeadLetterTopic        = "eventbus-dlq-topic"         // the original topic
-	HeaderDeadLetterGroup        = "eventbus-dlq-group"         // the failing group; empty for ephemeral subscriptions
-	HeaderDeadLetterPartition    = "eventbus-dlq-partition"     // where the backend has partitions
-	HeaderDeadLetterOffset       = "eventbus-dlq-offset"        // where the backend has offsets
-	HeaderDeadLetterFirstFailure = "eventbus-dlq-first-failure" // RFC 3339 with nanoseconds
-	HeaderDeadLetterLastFailure  = "eventbus-dlq-last-failure"  // RFC 3339 with nanoseconds
+	HeaderDeadLetterError         = "eventbus-dlq-error"          // the last failure's text
+	HeaderDeadLetterPermanent     = "eventbus-dlq-permanent"      // "true" when the failure was Permanent
+	HeaderDeadLetterAttempts      = "eventbus-dlq-attempts"       // handler runs, across redeliveries where known
+	HeaderDeadLetterOriginalTopic = "eventbus-dlq-original-topic" // the topic the message failed on
+	HeaderDeadLetterGroup         = "eventbus-dlq-group"          // the failing group; empty for ephemeral subscriptions
+	HeaderDeadLetterPartition     = "eventbus-dlq-partition"      // where the backend has partitions
+	HeaderDeadLetterOffset        = "eventbus-dlq-offset"         // where the backend has offsets
+	HeaderDeadLetterFirstFailure  = "eventbus-dlq-first-failure"  // RFC 3339 with nanoseconds
+	HeaderDeadLetterLastFailure   = "eventbus-dlq-last-failure"   // RFC 3339 with nanoseconds
 )
 
 // deadLetterHeaderPrefix begins every header a dead letter adds.
@@ -57,7 +57,7 @@ func deadLetterHeader(m *Message, group string, lastErr error, firstFailure, las
 	h[HeaderDeadLetterError] = text
 	h[HeaderDeadLetterPermanent] = strconv.FormatBool(IsPermanent(lastErr))
 	h[HeaderDeadLetterAttempts] = strconv.Itoa(m.Attempt)
-	h[HeaderDeadLetterTopic] = m.Topic
+	h[HeaderDeadLetterOriginalTopic] = m.Topic
 	h[HeaderDeadLetterGroup] = group
 	if p := m.receipt.Partition; p >= 0 {
 		h[HeaderDeadLetterPartition] = strconv.Itoa(int(p))

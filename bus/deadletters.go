@@ -28,13 +28,13 @@ type DeadLetterMessage struct {
 // letter topic. It reports false when m carries none.
 func ParseDeadLetter(m *Message) (DeadLetterMessage, bool) {
 	h := m.Header
-	if _, ok := h[HeaderDeadLetterTopic]; !ok {
+	if _, ok := h[HeaderDeadLetterOriginalTopic]; !ok {
 		return DeadLetterMessage{Message: m}, false
 	}
 	d := DeadLetterMessage{
 		Message:       m,
 		Error:         h[HeaderDeadLetterError],
-		OriginalTopic: h[HeaderDeadLetterTopic],
+		OriginalTopic: h[HeaderDeadLetterOriginalTopic],
 		Group:         h[HeaderDeadLetterGroup],
 	}
 	d.Permanent, _ = strconv.ParseBool(h[HeaderDeadLetterPermanent])

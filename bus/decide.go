@@ -11,7 +11,7 @@ const (
 	// retry: run it again in place after the verdict's delay.
 	retry
 	// hold: retries are exhausted and there is no dead-letter topic, so
-	// the message stays, running again every MaxBackoff until it
+	// the message stays, running again every HoldInterval until it
 	// succeeds. Only its key waits behind it.
 	hold
 	// deadLetter: publish it to the dead-letter topic, then ack it.
@@ -76,6 +76,6 @@ func decide(r runResult, policy RetryPolicy, hasDeadLetterTopic bool) verdict {
 	case hasDeadLetterTopic:
 		return verdict{action: deadLetter}
 	default:
-		return verdict{action: hold, delay: policy.MaxBackoff}
+		return verdict{action: hold, delay: policy.holdInterval()}
 	}
 }

@@ -11,7 +11,7 @@ import (
 func TestDecide(t *testing.T) {
 	failure := errors.New("transient")
 	now := time.Now()
-	policy := RetryPolicy{MaxAttempts: 3, InitialBackoff: 100 * time.Millisecond, MaxBackoff: time.Second, Multiplier: 2}
+	policy := RetryPolicy{MaxAttempts: 3, InitialBackoff: 100 * time.Millisecond, MaxBackoff: time.Second, Multiplier: 2, HoldInterval: 3 * time.Second}
 	tests := []struct {
 		name       string
 		run        runResult
@@ -29,13 +29,13 @@ func TestDecide(t *testing.T) {
 		{"exhausted with a dead-letter topic", runResult{err: failure, failures: 3, firstFailure: now, now: now}, true, 0,
 			verdict{action: deadLetter}},
 		{"exhausted without a dead-letter topic holds", runResult{err: failure, failures: 3, firstFailure: now, now: now}, false, 0,
-			verdict{action: hold, delay: time.Second}},
-		{"held messages keep running at MaxBackoff", runResult{err: failure, failures: 40, firstFailure: now, now: now}, false, 0,
-			verdict{action: hold, delay: time.Second}},
+			verdict{action: hold, delay: 3 * time.Second}},
+		{"held messages keep running at HoldInterval", runResult{err: failure, failures: 40, firstFailure: now, now: now}, false, 0,
+			verdict{action: hold, delay: 3 * time.Second}},
 		{"permanent skips retries", runResult{err: Permanent(failure), failures: 1, firstFailure: now, now: now}, true, 0,
 			verdict{action: deadLetter}},
 		{"permanent without a dead-letter topic holds", runResult{err: Permanent(failure), failures: 1, firstFailure: now, now: now}, false, 0,
-			verdict{action: hold, delay: time.Second}},
+			verdict{action: hold, delay: 3 * time.Second}},
 		{"failure while stopping is given back, never dead-lettered", runResult{err: failure, failures: 3, firstFailure: now, now: now, stopping: true}, true, 0,
 			verdict{action: giveBack}},
 		{"failure after withdrawal is given back", runResult{err: Permanent(failure), failures: 1, firstFailure: now, now: now, withdrawn: true}, true, 0,
@@ -60,4 +60,10 @@ func TestDecide(t *testing.T) {
 			assert.Equal(t, tt.want, decide(tt.run, p, tt.deadLetter))
 		})
 	}
+	t.Run("hold without a HoldInterval waits the default", func(t *testing.T) {
+		p := policy
+		p.HoldInterval = 0
+		got := decide(runResult{err: failure, failures: 3, firstFailure: now, now: now}, p, false)
+		assert.Equal(t, verdict{action: hold, delay: DefaultHoldInterval}, got)
+	})
 }

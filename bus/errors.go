@@ -41,7 +41,7 @@ var (
 
 // Permanent marks err as not worth retrying: the error policy sends the
 // message straight to the dead-letter topic (without one, it runs again
-// every MaxBackoff of the retry policy).
+// every HoldInterval of the retry policy).
 // Permanent(nil) is nil.
 func Permanent(err error) error {
 	if err == nil {

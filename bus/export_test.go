@@ -16,7 +16,7 @@ import (
 // compare.
 type TelemetrySetup struct {
 	Name    string
-	Options func(b *testing.B) []Option
+	Options func(b *testing.B) []OpenOption
 }
 
 // TelemetrySetups are "off", no telemetry code path at all, as before
@@ -26,12 +26,14 @@ type TelemetrySetup struct {
 // processor with an exporter that drops them) and every metric (a manual
 // reader), with W3C propagation.
 var TelemetrySetups = []TelemetrySetup{
-	{"off", func(*testing.B) []Option { return []Option{func(o *openOptions) { o.noTelemetry = true }} }},
-	{"default", func(*testing.B) []Option { return nil }},
-	{"noop", func(*testing.B) []Option {
-		return []Option{WithTracerProvider(tracenoop.NewTracerProvider()), WithMeterProvider(metricnoop.NewMeterProvider())}
+	{"off", func(*testing.B) []OpenOption {
+		return []OpenOption{func(o *openOptions) error { o.noTelemetry = true; return nil }}
 	}},
-	{"sdk", func(b *testing.B) []Option {
+	{"default", func(*testing.B) []OpenOption { return nil }},
+	{"noop", func(*testing.B) []OpenOption {
+		return []OpenOption{TracerProvider(tracenoop.NewTracerProvider()), MeterProvider(metricnoop.NewMeterProvider())}
+	}},
+	{"sdk", func(b *testing.B) []OpenOption {
 		tp := sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.AlwaysSample()),
 			sdktrace.WithBatcher(tracetest.NewNoopExporter()))
 		mp := sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))
@@ -39,6 +41,6 @@ var TelemetrySetups = []TelemetrySetup{
 			_ = tp.Shutdown(context.Background())
 			_ = mp.Shutdown(context.Background())
 		})
-		return []Option{WithTracerProvider(tp), WithMeterProvider(mp), WithPropagator(propagation.TraceContext{})}
+		return []OpenOption{TracerProvider(tp), MeterProvider(mp), Propagator(propagation.TraceContext{})}
 	}},
 }

@@ -2,6 +2,7 @@ package bus
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/url"
@@ -47,8 +48,9 @@ func Schemes() []string {
 	return schemes
 }
 
-// Option configures Open.
-type Option func(*openOptions)
+// OpenOption configures Open and NewBus. An option given a value it
+// cannot use makes Open fail with an error that names the option.
+type OpenOption func(*openOptions) error
 
 type openOptions struct {
 	logger         *slog.Logger
@@ -59,21 +61,30 @@ type openOptions struct {
 	structured     bool
 }
 
-func makeOpenOptions(opts []Option) openOptions {
+func makeOpenOptions(opts []OpenOption) (openOptions, error) {
 	o := openOptions{logger: slog.Default()}
 	for _, opt := range opts {
-		opt(&o)
+		if opt == nil {
+			return o, errors.New("eventbus: open: an option is nil")
+		}
+		if err := opt(&o); err != nil {
+			return o, fmt.Errorf("eventbus: open: %w", err)
+		}
 	}
-	if o.logger == nil {
-		o.logger = slog.New(slog.DiscardHandler)
-	}
-	return o
+	return o, nil
 }
 
-// WithLogger sets the logger for the bus and its driver; the default is
-// slog.Default(). Loggers never receive secrets.
-func WithLogger(l *slog.Logger) Option {
-	return func(o *openOptions) { o.logger = l }
+// Logger sets the logger for the bus and its driver; the default is
+// slog.Default(). To log nothing, pass slog.New(slog.DiscardHandler).
+// Loggers never receive secrets.
+func Logger(l *slog.Logger) OpenOption {
+	return func(o *openOptions) error {
+		if l == nil {
+			return errors.New("Logger: the logger is nil (slog.New(slog.DiscardHandler) logs nothing)")
+		}
+		o.logger = l
+		return nil
+	}
 }
 
 // StructuredMode makes Publish write CloudEvents structured mode: each
@@ -84,16 +95,22 @@ func WithLogger(l *slog.Logger) Option {
 // stay headers. For consumers that read structured mode only. Subscribers
 // read both modes either way; dead letters are always written in binary
 // mode.
-func StructuredMode() Option {
-	return func(o *openOptions) { o.structured = true }
+func StructuredMode() OpenOption {
+	return func(o *openOptions) error {
+		o.structured = true
+		return nil
+	}
 }
 
 // Open connects to the backend named by rawURL's scheme: "mem://",
 // "kafka://host:port,...", "pulsar://host:port". The query string holds
 // driver parameters; an unknown scheme or parameter is an ErrInvalidURL
 // error that names it.
-func Open(ctx context.Context, rawURL string, opts ...Option) (*Bus, error) {
-	o := makeOpenOptions(opts)
+func Open(ctx context.Context, rawURL string, opts ...OpenOption) (*Bus, error) {
+	o, err := makeOpenOptions(opts)
+	if err != nil {
+		return nil, err
+	}
 	u, err := url.Parse(rawURL)
 	if err != nil {
 		// url.Error repeats the input, which may hold a password.
@@ -118,15 +135,17 @@ func Open(ctx context.Context, rawURL string, opts ...Option) (*Bus, error) {
 	return newBus(conn, u.Scheme+"://"+u.Host+u.Path, o), nil
 }
 
-// NewBus wraps an already open driver connection. Drivers' tests and
-// programs that build a Conn by hand use it; everyone else calls Open.
-// A nil logger means slog.Default(); opts other than the logger apply as
-// in Open.
-func NewBus(conn driver.Conn, name string, logger *slog.Logger, opts ...Option) *Bus {
-	if logger == nil {
-		logger = slog.Default()
+// NewBus wraps an already open driver connection, named name in String
+// and logs. Drivers' tests and programs that build a Conn by hand use it;
+// everyone else calls Open. The options apply as in Open; an invalid one
+// is an error and leaves conn open.
+func NewBus(conn driver.Conn, name string, opts ...OpenOption) (*Bus, error) {
+	if conn == nil {
+		return nil, errors.New("eventbus: NewBus: conn is nil")
 	}
-	o := makeOpenOptions(opts)
-	o.logger = logger
-	return newBus(conn, name, o)
+	o, err := makeOpenOptions(opts)
+	if err != nil {
+		return nil, err
+	}
+	return newBus(conn, name, o), nil
 }

@@ -161,7 +161,7 @@ func TestBusAsReachesBroker(t *testing.T) {
 	require.NotNil(t, broker)
 
 	// It is the broker behind b: a second bus on it sees b's messages.
-	other := broker.Open()
+	other := memBus(t, broker)
 	t.Cleanup(func() { _ = other.Close(context.Background()) })
 	require.NoError(t, b.Publish(t.Context(), "shared", &bus.Message{Payload: []byte("hi")}))
 	got := make(chan string, 1)
@@ -211,5 +211,63 @@ func receive[T any](t *testing.T, ch <-chan T) T {
 		t.Fatal("timed out waiting for a value")
 		var zero T
 		return zero
+	}
+}
+
+func TestOpenRejectsInvalidOptionsNamingThem(t *testing.T) {
+	for _, tc := range []struct {
+		option bus.OpenOption
+		want   string
+	}{
+		{bus.Logger(nil), "Logger"},
+		{bus.TracerProvider(nil), "TracerProvider"},
+		{bus.MeterProvider(nil), "MeterProvider"},
+		{bus.Propagator(nil), "Propagator"},
+		{nil, "option is nil"},
+	} {
+		t.Run(tc.want, func(t *testing.T) {
+			b, err := bus.Open(t.Context(), "mem://", tc.option)
+			require.Error(t, err)
+			assert.Nil(t, b)
+			assert.Contains(t, err.Error(), tc.want)
+
+			_, err = memory.NewBroker(memory.Options{}).NewBus(tc.option)
+			assert.ErrorContains(t, err, tc.want, "NewBus validates as Open does")
+		})
+	}
+}
+
+func TestSubscribeAndNewRequesterRejectInvalidOptionsNamingThem(t *testing.T) {
+	b := memBus(t, memory.NewBroker(memory.Options{}))
+	defer b.Close(context.Background())
+	handler := func(context.Context, *bus.Message) error { return nil }
+	for _, tc := range []struct {
+		option bus.SubscribeOption
+		want   string
+	}{
+		{bus.Group(""), "Group"},
+		{bus.Concurrency(0), "Concurrency"},
+		{bus.MaxInFlight(0), "MaxInFlight"},
+		{bus.Use(nil), "Use"},
+		{bus.Retry(bus.RetryPolicy{}), "Retry"},
+		{bus.DeadLetterTopic(""), "DeadLetterTopic"},
+		{bus.DrainTimeout(0), "DrainTimeout"},
+		{bus.DriverOption(nil), "DriverOption"},
+		{nil, "option is nil"},
+	} {
+		_, err := b.Subscribe(t.Context(), "orders", handler, tc.option)
+		assert.ErrorContains(t, err, tc.want)
+	}
+	for _, tc := range []struct {
+		option bus.RequesterOption
+		want   string
+	}{
+		{bus.ReplyTopic(""), "ReplyTopic"},
+		{bus.ReplyGroup(""), "ReplyGroup"},
+		{bus.ReplyTimeout(0), "ReplyTimeout"},
+		{nil, "option is nil"},
+	} {
+		_, err := b.NewRequester(t.Context(), tc.option)
+		assert.ErrorContains(t, err, tc.want)
 	}
 }

@@ -2,6 +2,7 @@ package bus
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 )
@@ -113,7 +114,7 @@ func Retry(p RetryPolicy) SubscribeOption {
 // "<topic>.<group>.dlq" ("<topic>.dlq" without a group) unless
 // DeadLetterTopic names another.
 //
-// Without DeadLetter such a message stays and runs again every MaxBackoff of
+// Without DeadLetter such a message stays and runs again every HoldInterval of
 // the retry policy until it succeeds: never skipped. Only its key waits.
 func DeadLetter() SubscribeOption {
 	return func(c *subscribeConfig) error {
@@ -152,6 +153,9 @@ func DrainTimeout(d time.Duration) SubscribeOption {
 // return it; a driver rejects options it does not know.
 func DriverOption(opt any) SubscribeOption {
 	return func(c *subscribeConfig) error {
+		if opt == nil {
+			return errors.New("DriverOption: the option is nil")
+		}
 		c.driverOptions = append(c.driverOptions, opt)
 		return nil
 	}

@@ -133,6 +133,9 @@ func ReplyTimeout(d time.Duration) RequesterOption {
 func (b *Bus) NewRequester(ctx context.Context, opts ...RequesterOption) (*Requester, error) {
 	cfg := requesterConfig{timeout: DefaultReplyTimeout}
 	for _, opt := range opts {
+		if opt == nil {
+			return nil, errors.New("eventbus: new requester: an option is nil")
+		}
 		if err := opt(&cfg); err != nil {
 			return nil, fmt.Errorf("eventbus: new requester: %w", err)
 		}

@@ -16,10 +16,14 @@ type RetryPolicy struct {
 	MaxAttempts int
 	// InitialBackoff is the wait before the first retry.
 	InitialBackoff time.Duration
-	// MaxBackoff caps each wait. Once MaxAttempts are used up and the
-	// subscription has no dead-letter topic, the message keeps running
-	// every MaxBackoff until it succeeds: it is never skipped.
+	// MaxBackoff caps each wait between retries.
 	MaxBackoff time.Duration
+	// HoldInterval is how long a message waits before each further run
+	// once its MaxAttempts are used up and it can go nowhere else: the
+	// subscription has no dead-letter topic, or publishing its dead letter
+	// (or to its retry stage) failed. It runs again until it succeeds:
+	// never skipped, and only its key waits. 0 means DefaultHoldInterval.
+	HoldInterval time.Duration
 	// Multiplier grows the wait after each retry: at least 1, or 0 for
 	// the default of 2.
 	Multiplier float64
@@ -29,6 +33,9 @@ type RetryPolicy struct {
 	// failure; 0 means no limit.
 	MaxElapsed time.Duration
 }
+
+// DefaultHoldInterval is the HoldInterval of a RetryPolicy that sets none.
+const DefaultHoldInterval = 10 * time.Second
 
 // DefaultRetryPolicy is 5 attempts, waiting 100ms, 200ms, 400ms and 800ms
 // with 20% jitter; without a dead-letter topic, a message that still
@@ -40,6 +47,7 @@ func DefaultRetryPolicy() RetryPolicy {
 		MaxBackoff:     10 * time.Second,
 		Multiplier:     2,
 		Jitter:         0.2,
+		HoldInterval:   DefaultHoldInterval,
 	}
 }
 
@@ -47,7 +55,7 @@ func (p RetryPolicy) validate() error {
 	switch {
 	case p.MaxAttempts < 1:
 		return errors.New("MaxAttempts must be at least 1")
-	case p.InitialBackoff < 0 || p.MaxBackoff < 0 || p.MaxElapsed < 0:
+	case p.InitialBackoff < 0 || p.MaxBackoff < 0 || p.MaxElapsed < 0 || p.HoldInterval < 0:
 		return errors.New("durations must not be negative")
 	case p.MaxBackoff < p.InitialBackoff:
 		return errors.New("MaxBackoff is less than InitialBackoff")
@@ -57,6 +65,14 @@ func (p RetryPolicy) validate() error {
 		return errors.New("the Jitter must be between 0 and 1")
 	}
 	return nil
+}
+
+// holdInterval is the wait before each run of a held message.
+func (p RetryPolicy) holdInterval() time.Duration {
+	if p.HoldInterval == 0 {
+		return DefaultHoldInterval
+	}
+	return p.HoldInterval
 }
 
 // backoff is the wait before retry number retry (1 for the first).

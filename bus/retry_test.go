@@ -31,6 +31,7 @@ func TestRetryPolicyValidate(t *testing.T) {
 		{"negative InitialBackoff", func(p *RetryPolicy) { p.InitialBackoff = -time.Millisecond }, "negative"},
 		{"negative MaxBackoff", func(p *RetryPolicy) { p.InitialBackoff, p.MaxBackoff = -2, -1 }, "negative"},
 		{"negative MaxElapsed", func(p *RetryPolicy) { p.MaxElapsed = -time.Second }, "negative"},
+		{"negative HoldInterval", func(p *RetryPolicy) { p.HoldInterval = -time.Second }, "negative"},
 		{"MaxBackoff below InitialBackoff", func(p *RetryPolicy) { p.MaxBackoff = time.Microsecond }, "MaxBackoff"},
 		{"Multiplier just below 1", func(p *RetryPolicy) { p.Multiplier = 0.99 }, "Multiplier"},
 		{"Multiplier small", func(p *RetryPolicy) { p.Multiplier = 0.01 }, "Multiplier"},

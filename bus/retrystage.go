@@ -22,7 +22,7 @@ import (
 // the consumer move on. Each stage is a subscription of the same group,
 // handler and policy on "<topic>.<group>.retry.<n>", run inside the
 // Subscription that RetryStages was given to. After the last stage comes
-// the dead-letter topic (or, without one, runs every MaxBackoff in place).
+// the dead-letter topic (or, without one, runs every HoldInterval in place).
 //
 // Per-key order: while a key has a message parked, the key's later
 // messages are parked behind it, in the stage where it is, due when it is
@@ -373,12 +373,12 @@ func (s *Subscription) park(q *keyQueue, m *Message, lastFailure time.Time) {
 
 // publishToStage publishes m with header h to retry stage n, due then,
 // records it as parked and acks it. If the publish fails, m runs again
-// after MaxBackoff, or is given back at shutdown.
+// after the policy's HoldInterval, or is given back at shutdown.
 func (s *Subscription) publishToStage(q *keyQueue, m *Message, n int, due time.Time, h map[string]string) {
 	topic := RetryStageTopic(s.originTopic(), s.cfg.group, n)
 	parked := driver.Message{ID: m.ID, Key: m.Key, Payload: m.Payload, Time: m.Time, Header: h, DeliverAt: due}
 	if err := s.bus.conn.Publish(s.handlerCtx, topic, []driver.Message{parked}); err != nil {
-		delay := s.cfg.retry.MaxBackoff
+		delay := s.cfg.retry.holdInterval()
 		s.logger.Error("cannot publish to the retry stage: the message will run again",
 			"id", m.ID, "key", m.Key, "stage_topic", topic, "retry_in", delay, "err", err)
 		s.runAgainLater(q, m, delay)
@@ -432,7 +432,7 @@ func keepEarlierFailures(h, prior map[string]string, attempts int) {
 	if n, err := strconv.Atoi(prior[HeaderDeadLetterAttempts]); err == nil {
 		h[HeaderDeadLetterAttempts] = strconv.Itoa(n + attempts)
 	}
-	for _, name := range []string{HeaderDeadLetterTopic, HeaderDeadLetterFirstFailure, HeaderDeadLetterPartition, HeaderDeadLetterOffset} {
+	for _, name := range []string{HeaderDeadLetterOriginalTopic, HeaderDeadLetterFirstFailure, HeaderDeadLetterPartition, HeaderDeadLetterOffset} {
 		if v, ok := prior[name]; ok {
 			h[name] = v
 		} else if name == HeaderDeadLetterPartition || name == HeaderDeadLetterOffset {

@@ -12,7 +12,7 @@ import (
 )
 
 func TestRetryStagesOptionErrors(t *testing.T) {
-	b := memory.NewBroker(memory.Options{}).Open()
+	b := memBus(t, memory.NewBroker(memory.Options{}))
 	defer b.Close(context.Background())
 	noop := func(context.Context, *bus.Message) error { return nil }
 	for _, tc := range []struct {

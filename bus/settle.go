@@ -102,21 +102,11 @@ func (s *Subscription) endBackoff(q *keyQueue) {
 	}
 }
 
-func withdrawn(m *Message) bool {
-	if m.receipt.Withdrawn == nil {
-		return false
-	}
-	select {
-	case <-m.receipt.Withdrawn:
-		return true
-	default:
-		return false
-	}
-}
+func withdrawn(m *Message) bool { return driver.Closed(m.receipt.Withdrawn) }
 
 // deadLetter publishes the head of q to the dead-letter topic and acks it
 // once that is durable. If the publish fails, the message stays and runs
-// again after MaxBackoff. A transactional subscription commits the dead
+// again after the policy's HoldInterval. A transactional subscription commits the dead
 // letter with the ack instead.
 func (s *Subscription) deadLetter(q *keyQueue, m *Message, lastFailure time.Time) {
 	letter := deadLetterMessage(m, s.cfg.group, q.lastErr, q.firstFailure, lastFailure)
@@ -125,7 +115,7 @@ func (s *Subscription) deadLetter(q *keyQueue, m *Message, lastFailure time.Time
 		// Committed with the ack, like a handler's outputs.
 		outputs = []driver.Output{{Topic: s.deadLetterTopic, Message: letter}}
 	} else if err := s.publishDeadLetter(m, letter); err != nil {
-		delay := s.cfg.retry.MaxBackoff
+		delay := s.cfg.retry.holdInterval()
 		s.logger.Error("cannot publish to the dead-letter topic: the message will run again",
 			"id", m.ID, "key", m.Key, "dead_letter_topic", s.deadLetterTopic, "retry_in", delay, "err", err)
 		s.runAgainLater(q, m, delay)

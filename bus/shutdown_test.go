@@ -82,7 +82,7 @@ func TestShutdownFinishesWhatItReceived(t *testing.T) {
 			Receipt: driver.Receipt{Attempt: 1, Partition: 0, Offset: int64(i)},
 		})
 	}
-	b := bus.NewBus(conn, "journal://", nil)
+	b := connBus(t, conn, "journal://")
 	release := make(chan struct{})
 	failed, running := make(chan struct{}), make(chan struct{}, 6)
 	_, err := b.Subscribe(t.Context(), "t", func(_ context.Context, m *bus.Message) error {

@@ -89,7 +89,7 @@ func TestStructuredMessageIsReadOnceAcrossRetries(t *testing.T) {
 			return errors.New("once more")
 		}
 		return nil
-	}, bus.Group("g"), bus.Retry(bus.RetryPolicy{MaxAttempts: 2, InitialBackoff: time.Millisecond, MaxBackoff: time.Millisecond, Multiplier: 1}))
+	}, bus.Group("g"), bus.Retry(bus.RetryPolicy{MaxAttempts: 2, InitialBackoff: time.Millisecond, MaxBackoff: time.Millisecond, HoldInterval: time.Millisecond, Multiplier: 1}))
 	require.NoError(t, err)
 	defer sub.Close(context.Background())
 	require.NoError(t, b.Publish(t.Context(), "t", &bus.Message{ID: "e", Payload: []byte("text"), Header: map[string]string{"content-type": "text/plain"}}))

@@ -133,6 +133,9 @@ func (b *Bus) Subscribe(ctx context.Context, topic string, h Handler, opts ...Su
 	}
 	cfg := defaultSubscribeConfig()
 	for _, opt := range opts {
+		if opt == nil {
+			return nil, fmt.Errorf("eventbus: subscribe to %q: an option is nil", topic)
+		}
 		if err := opt(&cfg); err != nil {
 			return nil, fmt.Errorf("eventbus: subscribe to %q: %w", topic, err)
 		}

@@ -39,23 +39,41 @@ const (
 	AttributeDeadLetter = attribute.Key("eventbus.dead_letter")
 )
 
-// WithTracerProvider makes the bus trace with tp instead of the global
+// TracerProvider makes the bus trace with tp instead of the global
 // provider (otel.GetTracerProvider).
-func WithTracerProvider(tp trace.TracerProvider) Option {
-	return func(o *openOptions) { o.tracerProvider = tp }
+func TracerProvider(tp trace.TracerProvider) OpenOption {
+	return func(o *openOptions) error {
+		if tp == nil {
+			return errors.New("TracerProvider: the provider is nil")
+		}
+		o.tracerProvider = tp
+		return nil
+	}
 }
 
-// WithMeterProvider makes the bus record metrics with mp instead of the
+// MeterProvider makes the bus record metrics with mp instead of the
 // global provider (otel.GetMeterProvider).
-func WithMeterProvider(mp metric.MeterProvider) Option {
-	return func(o *openOptions) { o.meterProvider = mp }
+func MeterProvider(mp metric.MeterProvider) OpenOption {
+	return func(o *openOptions) error {
+		if mp == nil {
+			return errors.New("MeterProvider: the provider is nil")
+		}
+		o.meterProvider = mp
+		return nil
+	}
 }
 
-// WithPropagator sets how trace context travels in message headers instead
+// Propagator sets how trace context travels in message headers instead
 // of the global propagator (otel.GetTextMapPropagator); use
 // propagation.TraceContext{} for W3C traceparent and tracestate headers.
-func WithPropagator(p propagation.TextMapPropagator) Option {
-	return func(o *openOptions) { o.propagator = p }
+func Propagator(p propagation.TextMapPropagator) OpenOption {
+	return func(o *openOptions) error {
+		if p == nil {
+			return errors.New("Propagator: the propagator is nil")
+		}
+		o.propagator = p
+		return nil
+	}
 }
 
 // unsetGlobalTracerProvider is what otel.GetTracerProvider returns until a

@@ -17,7 +17,10 @@ import (
 func BenchmarkTelemetryHooks(b *testing.B) {
 	for _, setup := range TelemetrySetups {
 		b.Run(setup.Name, func(b *testing.B) {
-			o := makeOpenOptions(setup.Options(b))
+			o, err := makeOpenOptions(setup.Options(b))
+			if err != nil {
+				b.Fatal(err)
+			}
 			logger := slog.New(slog.DiscardHandler)
 			var tel *telemetry
 			if !o.noTelemetry {

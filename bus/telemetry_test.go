@@ -22,9 +22,9 @@ import (
 // metrics recorded), a trace the publisher is part of still reaches the
 // handler, and from there the messages it publishes.
 func TestTraceContextTravelsWithoutTracing(t *testing.T) {
-	b := memory.NewBroker(memory.Options{}).Open(bus.WithTracerProvider(tracenoop.NewTracerProvider()),
-		bus.WithMeterProvider(sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))),
-		bus.WithPropagator(propagation.TraceContext{}))
+	b := memBus(t, memory.NewBroker(memory.Options{}), bus.TracerProvider(tracenoop.NewTracerProvider()),
+		bus.MeterProvider(sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))),
+		bus.Propagator(propagation.TraceContext{}))
 	t.Cleanup(func() { require.NoError(t, b.Close(context.Background())) })
 
 	type delivery struct {
@@ -68,8 +68,8 @@ func TestProcessWithoutCreationContextIsARoot(t *testing.T) {
 	broker := memory.NewBroker(memory.Options{})
 	spans := tracetest.NewSpanRecorder()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans))
-	consumer := broker.Open(bus.WithTracerProvider(tp), bus.WithPropagator(propagation.TraceContext{}))
-	producer := broker.Open(bus.WithTracerProvider(tracenoop.NewTracerProvider()))
+	consumer := memBus(t, broker, bus.TracerProvider(tp), bus.Propagator(propagation.TraceContext{}))
+	producer := memBus(t, broker, bus.TracerProvider(tracenoop.NewTracerProvider()))
 	t.Cleanup(func() {
 		require.NoError(t, consumer.Close(context.Background()))
 		require.NoError(t, producer.Close(context.Background()))

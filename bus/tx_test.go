@@ -83,14 +83,14 @@ func awaitAck(t *testing.T, c *txConn) []driver.Output {
 	}
 }
 
-var fastRetry = bus.Retry(bus.RetryPolicy{MaxAttempts: 3, InitialBackoff: time.Millisecond, MaxBackoff: time.Millisecond, Multiplier: 1})
+var fastRetry = bus.Retry(bus.RetryPolicy{MaxAttempts: 3, InitialBackoff: time.Millisecond, MaxBackoff: time.Millisecond, HoldInterval: time.Millisecond, Multiplier: 1})
 
 func TestTransactionalPublishIsCommittedWithTheAck(t *testing.T) {
 	conn := newTxConn()
-	b := bus.NewBus(conn, "tx://", nil)
+	b := connBus(t, conn, "tx://")
 	defer b.Close(context.Background())
 	otherConn := newTxConn()
-	other := bus.NewBus(otherConn, "other://", nil)
+	other := connBus(t, otherConn, "other://")
 	defer other.Close(context.Background())
 	runs := 0
 	_, err := b.Subscribe(t.Context(), "in", func(ctx context.Context, m *bus.Message) error {
@@ -131,7 +131,7 @@ func TestTransactionalPublishIsCommittedWithTheAck(t *testing.T) {
 
 func TestTransactionalPublishAfterTheRunFails(t *testing.T) {
 	conn := newTxConn()
-	b := bus.NewBus(conn, "tx://", nil)
+	b := connBus(t, conn, "tx://")
 	defer b.Close(context.Background())
 	kept := make(chan context.Context, 1)
 	_, err := b.Subscribe(t.Context(), "in", func(ctx context.Context, m *bus.Message) error {
@@ -148,7 +148,7 @@ func TestTransactionalPublishAfterTheRunFails(t *testing.T) {
 
 func TestTransactionalDeadLetterIsCommittedWithTheAck(t *testing.T) {
 	conn := newTxConn()
-	b := bus.NewBus(conn, "tx://", nil)
+	b := connBus(t, conn, "tx://")
 	defer b.Close(context.Background())
 	_, err := b.Subscribe(t.Context(), "in", func(ctx context.Context, m *bus.Message) error {
 		if err := b.Publish(ctx, "out", &bus.Message{Payload: []byte("never")}); err != nil {
@@ -167,7 +167,7 @@ func TestTransactionalDeadLetterIsCommittedWithTheAck(t *testing.T) {
 
 func TestTransactionalNeedsTheCapabilityAndAGroup(t *testing.T) {
 	conn := &revokingConn{withdraw: make(chan struct{}), settled: make(chan string, 1)}
-	b := bus.NewBus(conn, "revoking://", nil)
+	b := connBus(t, conn, "revoking://")
 	defer b.Close(context.Background())
 	noop := func(context.Context, *bus.Message) error { return nil }
 
@@ -182,7 +182,7 @@ func TestTransactionalNeedsTheCapabilityAndAGroup(t *testing.T) {
 }
 
 func newTxBus(t *testing.T) *bus.Bus {
-	b := bus.NewBus(newTxConn(), "tx://", nil)
+	b := connBus(t, newTxConn(), "tx://")
 	t.Cleanup(func() { b.Close(context.Background()) })
 	return b
 }

@@ -11,7 +11,7 @@ import (
 )
 
 func TestPublishRejectsHeadersThatAreNotUTF8(t *testing.T) {
-	b := memory.NewBroker(memory.Options{}).Open()
+	b := memBus(t, memory.NewBroker(memory.Options{}))
 	defer b.Close(t.Context())
 	tests := []struct {
 		name    string

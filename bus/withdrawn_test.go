@@ -51,7 +51,7 @@ func (c *revokingConn) Nack(r *driver.Receipt, _ time.Duration) error {
 
 func TestWithdrawnMessageLeavesItsRetryBackoff(t *testing.T) {
 	conn := &revokingConn{withdraw: make(chan struct{}), settled: make(chan string, 1)}
-	b := bus.NewBus(conn, "revoking://", nil)
+	b := connBus(t, conn, "revoking://")
 	failed := make(chan struct{}, 1)
 	_, err := b.Subscribe(t.Context(), "t", func(context.Context, *bus.Message) error {
 		failed <- struct{}{}

@@ -23,7 +23,7 @@ func roundTrip(t *testing.T, u, payload string, logger *slog.Logger) {
 	topic := realBackend(t).topic(t, 1)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	eb, err := bus.Open(ctx, u, bus.WithLogger(logger))
+	eb, err := bus.Open(ctx, u, bus.Logger(logger))
 	require.NoError(t, err)
 	c := newCollector(1)
 	sub, err := eb.Subscribe(ctx, topic, c.handle, bus.Group("auth"))
@@ -42,7 +42,7 @@ func openFails(t *testing.T, u string, logger *slog.Logger) error {
 	// 30 s connect wait: a timeout here means the failure was not reported.
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	eb, err := bus.Open(ctx, u, bus.WithLogger(logger))
+	eb, err := bus.Open(ctx, u, bus.Logger(logger))
 	if eb != nil {
 		_ = eb.Close(ctx)
 	}

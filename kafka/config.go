@@ -51,13 +51,13 @@ type config struct {
 	common, producer, consumer map[string]string
 }
 
+// urlShape: brokers as the host list, SASL credentials as user info.
+var urlShape = driver.URLShape{Host: true, User: true, Want: "kafka://host:port[,host:port...]"}
+
 func parseConfig(cfg driver.OpenConfig) (*config, error) {
 	u := cfg.URL
-	if u.Host == "" {
-		return nil, fmt.Errorf("%w: kafka://: no broker address, want kafka://host:port[,host:port...]", driver.ErrInvalidURL)
-	}
-	if u.Path != "" && u.Path != "/" {
-		return nil, fmt.Errorf("%w: kafka://%s: unexpected path %q", driver.ErrInvalidURL, u.Host, u.Path)
+	if err := urlShape.Check(u); err != nil {
+		return nil, err
 	}
 	q := driver.NewQuery(u)
 	c := &config{

@@ -39,7 +39,7 @@ func runConformance(t *testing.T, be backend, mock bool, params ...string) {
 		OpenConn: func(t *testing.T) driver.Conn {
 			u, err := url.Parse(be.withParams(params...))
 			require.NoError(t, err)
-			c, err := kafka.Open(t.Context(), driver.OpenConfig{URL: u, Logger: slog.New(slog.DiscardHandler)})
+			c, err := kafka.OpenConn(t.Context(), driver.OpenConfig{URL: u, Logger: slog.New(slog.DiscardHandler)})
 			require.NoError(t, err)
 			return c
 		},

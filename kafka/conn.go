@@ -17,7 +17,7 @@ import (
 )
 
 func init() {
-	bus.Register("kafka", Open)
+	bus.Register("kafka", open)
 }
 
 // recordOverhead is what a record adds to the payload, key and headers
@@ -41,7 +41,7 @@ type conn struct {
 	groupProtocolMu sync.Mutex
 	groupProtocol   string // the consumer group protocol, once chosen; see group.go
 
-	closed    atomic.Bool
+	closed    driver.CloseFlag
 	closeOnce sync.Once
 	closeErr  error
 	drained   sync.WaitGroup // the event and log draining goroutines
@@ -53,9 +53,9 @@ type conn struct {
 	calls sync.WaitGroup
 }
 
-// Open connects to the Kafka cluster named by cfg.URL; bus.Open calls it
+// open connects to the Kafka cluster named by cfg.URL; bus.Open calls it
 // for kafka:// URLs. See the package documentation for the parameters.
-func Open(ctx context.Context, cfg driver.OpenConfig) (driver.Conn, error) {
+func open(ctx context.Context, cfg driver.OpenConfig) (driver.Conn, error) {
 	c, err := parseConfig(cfg)
 	if err != nil {
 		return nil, err
@@ -168,7 +168,6 @@ func (c *conn) Capabilities() driver.Capabilities {
 	address, port := driver.FirstServer(c.cfg.brokers, 9092)
 	return driver.Capabilities{
 		MaxMessageBytes: c.cfg.maxMessageBytes - recordOverhead,
-		RedeliveryCount: true,
 		System:          "kafka",
 		ServerAddress:   address,
 		ServerPort:      port,
@@ -191,7 +190,7 @@ func (c *conn) As(target any) bool {
 // Publish produces msgs and waits for every delivery report. Each call has
 // its own report channel, sized so librdkafka's poller never blocks on it.
 func (c *conn) Publish(ctx context.Context, topic string, msgs []driver.Message) error {
-	if c.closed.Load() {
+	if c.closed.IsClosed() {
 		return driver.ErrClosed
 	}
 	if err := ctx.Err(); err != nil {
@@ -498,7 +497,7 @@ func (c *conn) createTopic(ctx context.Context, topic string, partitions int) er
 // librdkafka's own Close does not wait for deliveries.
 func (c *conn) Close(ctx context.Context) error {
 	c.closeOnce.Do(func() {
-		c.closed.Store(true)
+		c.closed.Close()
 		// Only produced messages without a delivery report count: the
 		// producer's queue also holds requests of its own.
 		for c.inFlight.Load() > 0 && ctx.Err() == nil {

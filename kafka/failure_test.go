@@ -217,7 +217,7 @@ func TestPoisonToDeadLetterReal(t *testing.T) {
 		goodCount.Done()
 		return nil
 	}, bus.Group("g"), bus.Concurrency(4), bus.DeadLetter(),
-		bus.Retry(bus.RetryPolicy{MaxAttempts: 2, InitialBackoff: 10 * time.Millisecond, MaxBackoff: 100 * time.Millisecond, Multiplier: 2}))
+		bus.Retry(bus.RetryPolicy{MaxAttempts: 2, InitialBackoff: 10 * time.Millisecond, MaxBackoff: 100 * time.Millisecond, HoldInterval: 100 * time.Millisecond, Multiplier: 2}))
 	require.NoError(t, err)
 	defer sub.Close(ctx)
 

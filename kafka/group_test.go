@@ -29,7 +29,7 @@ func TestGroupProtocolFollowsTheBroker(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			u, err := url.Parse(tt.url)
 			require.NoError(t, err)
-			c, err := Open(t.Context(), driver.OpenConfig{URL: u, Logger: slog.Default()})
+			c, err := open(t.Context(), driver.OpenConfig{URL: u, Logger: slog.Default()})
 			require.NoError(t, err)
 			defer c.Close(context.Background())
 			assert.Equal(t, tt.want, c.(*conn).chooseGroupProtocol(t.Context()))

@@ -11,7 +11,7 @@ import (
 // CheckHealth implements driver.HealthChecker: the cluster answers a
 // metadata request and no authentication or TLS failure was seen.
 func (c *conn) CheckHealth(ctx context.Context) (string, error) {
-	if c.closed.Load() {
+	if c.closed.IsClosed() {
 		return "", fmt.Errorf("kafka: %s: closed", c.cfg.redacted())
 	}
 	if authErr := c.authErr.Load(); authErr != nil {

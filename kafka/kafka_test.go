@@ -44,7 +44,7 @@ func (b backend) openUnclosed(t testing.TB, params ...string) *bus.Bus {
 }
 
 // openWith is openUnclosed with bus options.
-func (b backend) openWith(t testing.TB, opts []bus.Option, params ...string) *bus.Bus {
+func (b backend) openWith(t testing.TB, opts []bus.OpenOption, params ...string) *bus.Bus {
 	t.Helper()
 	u := b.withParams(params...)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

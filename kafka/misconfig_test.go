@@ -35,7 +35,7 @@ func TestSecurityMismatchReal(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 			defer cancel()
 			start := time.Now()
-			eb, err := bus.Open(ctx, tc.url, bus.WithLogger(logger))
+			eb, err := bus.Open(ctx, tc.url, bus.Logger(logger))
 			if eb != nil {
 				_ = eb.Close(ctx)
 			}
@@ -59,7 +59,7 @@ func TestUnreachableBrokerNamesTheAddress(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	start := time.Now()
-	_, err = bus.Open(ctx, "kafka://"+addr, bus.WithLogger(slog.New(slog.DiscardHandler)))
+	_, err = bus.Open(ctx, "kafka://"+addr, bus.Logger(slog.New(slog.DiscardHandler)))
 	require.Error(t, err)
 	assert.ErrorIs(t, err, context.DeadlineExceeded)
 	assert.Contains(t, err.Error(), "dial tcp "+addr)

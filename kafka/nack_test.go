@@ -33,7 +33,7 @@ func testNackRedeliversOnlyItsMessage(t *testing.T, be backend) {
 	topic := be.topic(t, 1)
 	u, err := url.Parse(be.url)
 	require.NoError(t, err)
-	conn, err := kafka.Open(ctx, driver.OpenConfig{URL: u, Logger: slog.Default()})
+	conn, err := kafka.OpenConn(ctx, driver.OpenConfig{URL: u, Logger: slog.Default()})
 	require.NoError(t, err)
 	defer conn.Close(context.Background())
 

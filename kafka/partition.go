@@ -26,7 +26,7 @@ import (
 type partition struct {
 	id int32
 
-	withdrawn chan struct{} // closed on revoke
+	withdrawn chan struct{} // closed on revoke, and on restart after an aborted transaction
 	revoked   bool          // no more deliveries
 	gone      bool          // settling changes nothing any more
 

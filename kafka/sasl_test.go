@@ -25,7 +25,7 @@ func TestSASLReal(t *testing.T) {
 		octx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		defer cancel()
 		u := "kafka://" + testbroker.KafkaSASLUser + ":" + testbroker.KafkaSASLPassword + "@" + addr + "?sasl_mechanism=PLAIN"
-		eb, err := bus.Open(octx, u, bus.WithLogger(logger))
+		eb, err := bus.Open(octx, u, bus.Logger(logger))
 		require.NoError(t, err)
 		assert.NotContains(t, eb.String(), testbroker.KafkaSASLPassword)
 		c := newCollector(1)
@@ -45,7 +45,7 @@ func TestSASLReal(t *testing.T) {
 			"kafka://" + testbroker.KafkaSASLUser + ":" + wrong + "@" + addr,
 			"kafka://" + addr + "?sasl_username=" + testbroker.KafkaSASLUser + "&sasl_password=" + wrong,
 		} {
-			eb, err := bus.Open(octx, u, bus.WithLogger(logger))
+			eb, err := bus.Open(octx, u, bus.Logger(logger))
 			if eb != nil {
 				_ = eb.Close(octx)
 			}

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
-	"github.com/google/uuid"
 
 	"github.com/eventbus-go/eventbus/bus/driver"
 )
@@ -61,18 +60,18 @@ func (c *conn) Subscribe(ctx context.Context, topic string, cfg driver.Subscribe
 
 // subscribe makes a subscription, transactional (see tx.go) or not.
 func (c *conn) subscribe(ctx context.Context, topic string, cfg driver.SubscribeConfig, transactional bool) (*subscription, error) {
-	if c.closed.Load() {
+	if c.closed.IsClosed() {
 		return nil, driver.ErrClosed
 	}
 	if len(cfg.Options) > 0 {
-		return nil, fmt.Errorf("kafka: subscribe to %q: unknown driver option %T", topic, cfg.Options[0])
+		return nil, fmt.Errorf("kafka: subscribe to %q: %w", topic, driver.UnknownOption(cfg.Options[0]))
 	}
 	if err := c.ensureTopic(ctx, topic); err != nil {
 		return nil, err
 	}
 	group, ephemeral := cfg.Group, cfg.Group == ""
 	if ephemeral {
-		group = "eventbus-ephemeral-" + uuid.NewString()
+		group = driver.EphemeralGroup()
 	}
 	protocol := "classic"
 	if !ephemeral {

@@ -30,7 +30,7 @@ func runTelemetry(t *testing.T, be backend, params ...string) {
 	host, _, err := net.SplitHostPort(strings.Split(brokers, ",")[0])
 	require.NoError(t, err)
 	bustest.RunTelemetry(t, bustest.TelemetryHarness{
-		Open: func(t *testing.T, opts ...bus.Option) *bus.Bus {
+		Open: func(t *testing.T, opts ...bus.OpenOption) *bus.Bus {
 			return be.openWith(t, opts, params...)
 		},
 		NewTopic:      func(t *testing.T) string { return be.topic(t, 4) },

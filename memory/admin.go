@@ -80,7 +80,7 @@ func (c *conn) ReadTopic(ctx context.Context, topic string, follow bool, fn func
 	t.mu.Lock()
 	offset, end := t.start, t.end()
 	for {
-		if c.isClosed() {
+		if c.closed.IsClosed() {
 			t.mu.Unlock()
 			return driver.ErrClosed
 		}

@@ -10,7 +10,7 @@ import (
 // CheckHealth implements driver.HealthChecker: an in-process broker is
 // always reachable, so a connection is healthy until it is closed.
 func (c *conn) CheckHealth(context.Context) (string, error) {
-	if c.isClosed() {
+	if c.closed.IsClosed() {
 		return "closed", driver.ErrClosed
 	}
 	return "in-process broker", nil

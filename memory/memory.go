@@ -12,7 +12,7 @@
 //
 // Every bus.Open("mem://") makes a new broker of its own. To share one broker
 // between several buses, as separate processes share Kafka, make a Broker
-// and open buses on it with Broker.Open.
+// and make buses on it with Broker.NewBus.
 //
 // URL parameters:
 //
@@ -87,15 +87,18 @@ func NewBroker(opts Options) *Broker {
 	return &Broker{opts: opts, topics: make(map[string]*topicLog)}
 }
 
-// Open returns a new bus connected to b. Of opts, those other than
-// bus.WithLogger apply (the broker's logger is the bus's).
-func (b *Broker) Open(opts ...bus.Option) *bus.Bus {
-	return bus.NewBus(b.connect(), "mem://", b.opts.Logger, opts...)
+// NewBus returns a new bus connected to b. It logs to the broker's logger
+// unless opts hold a bus.Logger; an invalid option is an error.
+func (b *Broker) NewBus(opts ...bus.OpenOption) (*bus.Bus, error) {
+	return bus.NewBus(b.connect(), "mem://", append([]bus.OpenOption{bus.Logger(b.opts.Logger)}, opts...)...)
 }
 
 func (b *Broker) connect() *conn {
-	return &conn{broker: b, closed: make(chan struct{})}
+	return &conn{broker: b}
 }
+
+// urlShape: a mem:// URL names no broker, it holds parameters only.
+var urlShape = driver.URLShape{Want: "mem://?retention=N&max_message_bytes=N"}
 
 func openURL(_ context.Context, cfg driver.OpenConfig) (driver.Conn, error) {
 	q := driver.NewQuery(cfg.URL)
@@ -107,8 +110,8 @@ func openURL(_ context.Context, cfg driver.OpenConfig) (driver.Conn, error) {
 	if err := q.Err(); err != nil {
 		return nil, err
 	}
-	if cfg.URL.Host != "" || (cfg.URL.Path != "" && cfg.URL.Path != "/") || cfg.URL.User != nil {
-		return nil, fmt.Errorf("%w: mem:// takes no host or path, only parameters", driver.ErrInvalidURL)
+	if err := urlShape.Check(cfg.URL); err != nil {
+		return nil, err
 	}
 	return NewBroker(opts).connect(), nil
 }
@@ -131,22 +134,12 @@ func (b *Broker) topic(name string) *topicLog {
 
 // conn is one bus's connection to a Broker.
 type conn struct {
-	broker    *Broker
-	closeOnce sync.Once
-	closed    chan struct{}
-}
-
-func (c *conn) isClosed() bool {
-	select {
-	case <-c.closed:
-		return true
-	default:
-		return false
-	}
+	broker *Broker
+	closed driver.CloseFlag
 }
 
 func (c *conn) Publish(ctx context.Context, topic string, msgs []driver.Message) error {
-	if c.isClosed() {
+	if c.closed.IsClosed() {
 		return driver.ErrClosed
 	}
 	if err := checkTopic(topic); err != nil {
@@ -197,20 +190,20 @@ func checkTopic(topic string) error {
 }
 
 func (c *conn) Subscribe(_ context.Context, topic string, cfg driver.SubscribeConfig) (driver.Subscription, error) {
-	if c.isClosed() {
+	if c.closed.IsClosed() {
 		return nil, driver.ErrClosed
 	}
 	if err := checkTopic(topic); err != nil {
 		return nil, err
 	}
 	if len(cfg.Options) > 0 {
-		return nil, fmt.Errorf("mem:// takes no driver options, got %T", cfg.Options[0])
+		return nil, fmt.Errorf("memory: subscribe to %q: %w", topic, driver.UnknownOption(cfg.Options[0]))
 	}
 	return c.broker.topic(topic).join(cfg.Group), nil
 }
 
 func (c *conn) Capabilities() driver.Capabilities {
-	return driver.Capabilities{MaxMessageBytes: c.broker.opts.MaxMessageBytes, RedeliveryCount: true, System: "memory", DelayedDelivery: true}
+	return driver.Capabilities{MaxMessageBytes: c.broker.opts.MaxMessageBytes, System: "memory", DelayedDelivery: true}
 }
 
 // As reaches the *Broker.
@@ -225,6 +218,6 @@ func (c *conn) As(target any) bool {
 // Close marks the connection closed. Publishes are durable as soon as they
 // return, so there is nothing to flush.
 func (c *conn) Close(context.Context) error {
-	c.closeOnce.Do(func() { close(c.closed) })
+	c.closed.Close()
 	return nil
 }

@@ -14,7 +14,7 @@ import (
 func TestConformance(t *testing.T) {
 	broker := memory.NewBroker(memory.Options{})
 	bustest.Run(t, bustest.Harness{
-		Open:     func(t *testing.T) *bus.Bus { return broker.Open() },
+		Open:     func(t *testing.T) *bus.Bus { return memBus(t, broker) },
 		OpenConn: func(t *testing.T) driver.Conn { return memory.ConnOf(broker) },
 		ConnAs:   []any{new(*memory.Broker)},
 		PublishForeign: func(t *testing.T, topic, key string, payload []byte, header map[string]string) {

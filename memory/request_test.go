@@ -16,7 +16,7 @@ func BenchmarkRequestReply(b *testing.B) {
 	broker := memory.NewBroker(memory.Options{})
 	bustest.BenchmarkRequestReply(b,
 		func(tb testing.TB) *bus.Bus {
-			eb := broker.Open()
+			eb := memBus(tb, broker)
 			tb.Cleanup(func() { require.NoError(tb, eb.Close(context.Background())) })
 			return eb
 		},

@@ -35,7 +35,7 @@ func collect(t *testing.T, b *bus.Bus, group string) <-chan string {
 
 func TestPublishBlocksWhileAGroupLags(t *testing.T) {
 	ctx := t.Context()
-	b := memory.NewBroker(memory.Options{Retention: 10}).Open()
+	b := memBus(t, memory.NewBroker(memory.Options{Retention: 10}))
 	defer b.Close(ctx)
 	// The group exists, with nothing acked, once it has subscribed.
 	sub, err := b.Subscribe(ctx, "t", func(context.Context, *bus.Message) error { return nil }, bus.Group("slow"))
@@ -64,7 +64,7 @@ func TestPublishBlocksWhileAGroupLags(t *testing.T) {
 
 func TestRetentionDropsWhatNoGroupNeeds(t *testing.T) {
 	ctx := t.Context()
-	b := memory.NewBroker(memory.Options{Retention: 5}).Open()
+	b := memBus(t, memory.NewBroker(memory.Options{Retention: 5}))
 	defer b.Close(ctx)
 	require.NoError(t, b.Publish(ctx, "t", messages(8)...), "no group holds the oldest messages back")
 	got := collect(t, b, "late")
@@ -86,7 +86,7 @@ func TestOpenURL(t *testing.T) {
 	for url, want := range map[string]string{
 		"mem://?retention=lots":          `parameter "retention": "lots" is not an integer >= 1`,
 		"mem://?retension=5":             `unknown parameter "retension" (known: max_message_bytes, retention)`,
-		"mem://somehost":                 "takes no host or path",
+		"mem://somehost":                 "takes no host",
 		"nats://127.0.0.1:4222":          `unknown scheme "nats" (registered: mem`,
 		"127.0.0.1:9092":                 "cannot parse URL",
 		"orders":                         "has no scheme",

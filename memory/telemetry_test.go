@@ -11,7 +11,7 @@ import (
 func TestTelemetry(t *testing.T) {
 	broker := memory.NewBroker(memory.Options{})
 	bustest.RunTelemetry(t, bustest.TelemetryHarness{
-		Open:   func(t *testing.T, opts ...bus.Option) *bus.Bus { return broker.Open(opts...) },
+		Open:   func(t *testing.T, opts ...bus.OpenOption) *bus.Bus { return memBus(t, broker, opts...) },
 		System: "memory",
 	})
 }

@@ -120,6 +120,8 @@ func (s *DedupStore) Release(ctx context.Context, key, owner string) error {
 // message over (roll tx back and return the error), and ErrNoClaim outside
 // a handler wrapped by middleware.Dedup.
 //
+//	dedup, err := middleware.Dedup(store)
+//	...
 //	sub, err := b.Subscribe(ctx, "orders", func(ctx context.Context, m *bus.Message) error {
 //		tx, err := db.BeginTx(ctx, nil)
 //		...
@@ -129,7 +131,7 @@ func (s *DedupStore) Release(ctx context.Context, key, owner string) error {
 //			return err
 //		}
 //		return tx.Commit()
-//	}, bus.Use(middleware.Dedup(store)))
+//	}, bus.Use(dedup))
 func (s *DedupStore) CommitTx(ctx context.Context, tx Execer) error {
 	c, ok := middleware.ClaimFromContext(ctx)
 	if !ok {

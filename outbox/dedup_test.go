@@ -179,14 +179,16 @@ func TestDedupCommitTxMarksWithTheHandlersWrites(t *testing.T) {
 			}
 			return errCrash // committed, but the ack is lost
 		}
+		dedup, err := middleware.Dedup(store, middleware.DedupOnDuplicate(func(context.Context, *bus.Message) {
+			if skipped.Add(1) == 1 {
+				close(done)
+			}
+		}))
+		require.NoError(t, err)
 		_, err = b.Subscribe(t.Context(), "mails", handler,
 			bus.Group("mailer"),
-			bus.Retry(bus.RetryPolicy{MaxAttempts: 5, InitialBackoff: time.Millisecond, MaxBackoff: time.Millisecond, Multiplier: 1}),
-			bus.Use(middleware.Dedup(store, middleware.OnDuplicate(func(context.Context, *bus.Message) {
-				if skipped.Add(1) == 1 {
-					close(done)
-				}
-			}))))
+			bus.Retry(bus.RetryPolicy{MaxAttempts: 5, InitialBackoff: time.Millisecond, MaxBackoff: time.Millisecond, HoldInterval: time.Millisecond, Multiplier: 1}),
+			bus.Use(dedup))
 		require.NoError(t, err)
 		require.NoError(t, b.Publish(t.Context(), "mails", &bus.Message{Key: "m-1", Payload: []byte("hello")}))
 		select {
@@ -212,7 +214,9 @@ func TestDedupCommitTxNeedsItsClaim(t *testing.T) {
 		var commitErr error
 		const key = "mailer/mails/m-1"
 		byID := middleware.DedupKey(func(*bus.Message) string { return key })
-		h := middleware.Dedup(store, middleware.DedupLease(time.Minute), byID)(func(ctx context.Context, m *bus.Message) error {
+		dedup, err := middleware.Dedup(store, middleware.DedupLease(time.Minute), byID)
+		require.NoError(t, err)
+		h := dedup(func(ctx context.Context, m *bus.Message) error {
 			clock.Advance(time.Minute)
 			if claim(t, store, key, "another delivery", time.Minute) != middleware.ClaimAcquired {
 				return errors.New("the other delivery did not get the expired claim")
@@ -220,7 +224,7 @@ func TestDedupCommitTxNeedsItsClaim(t *testing.T) {
 			commitErr = store.CommitTx(ctx, db.DB)
 			return commitErr
 		})
-		err := h(t.Context(), &bus.Message{ID: "m-1", Topic: "mails", Group: "mailer"})
+		err = h(t.Context(), &bus.Message{ID: "m-1", Topic: "mails", Group: "mailer"})
 		require.ErrorIs(t, err, outbox.ErrClaimLost)
 		require.ErrorIs(t, commitErr, outbox.ErrClaimLost)
 	})

@@ -34,7 +34,7 @@ func migrated(t *testing.T, kind string) testdb.DB {
 // startRelay runs a relay until the test ends and waits for Run to return.
 func startRelay(t *testing.T, db *sql.DB, b *bus.Bus, opts ...outbox.RelayOption) *outbox.Relay {
 	t.Helper()
-	defaults := []outbox.RelayOption{outbox.PollInterval(10 * time.Millisecond), outbox.RelayLogger(testLogger(t))}
+	defaults := []outbox.RelayOption{outbox.PollInterval(10 * time.Millisecond), outbox.Logger(testLogger(t))}
 	r, err := outbox.NewRelay(db, b, append(defaults, opts...)...)
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())

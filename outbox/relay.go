@@ -117,12 +117,13 @@ func RetainPublished(d time.Duration) RelayOption {
 	}
 }
 
-// RelayLogger sets where the relay logs (default slog.Default()).
-func RelayLogger(l *slog.Logger) RelayOption {
+// Logger sets where the relay logs (default slog.Default()).
+func Logger(l *slog.Logger) RelayOption {
 	return func(c *relayConfig) error {
-		if l != nil {
-			c.logger = l
+		if l == nil {
+			return errors.New("outbox: Logger: the logger is nil (slog.New(slog.DiscardHandler) logs nothing)")
 		}
+		c.logger = l
 		return nil
 	}
 }
@@ -132,6 +133,9 @@ func RelayLogger(l *slog.Logger) RelayOption {
 // metrics. f runs on the relay's goroutine and holds it up.
 func OnPublished(f func(ctx context.Context, topic string, msgs []*bus.Message)) RelayOption {
 	return func(c *relayConfig) error {
+		if f == nil {
+			return errors.New("outbox: OnPublished: the function is nil")
+		}
 		c.onPublished = f
 		return nil
 	}
@@ -187,6 +191,9 @@ func NewRelay(db *sql.DB, b *bus.Bus, opts ...RelayOption) (*Relay, error) {
 		logger:     slog.Default(),
 	}
 	for _, opt := range opts {
+		if opt == nil {
+			return nil, errors.New("outbox: NewRelay: an option is nil")
+		}
 		if err := opt(&cfg); err != nil {
 			return nil, err
 		}

@@ -11,10 +11,7 @@ import (
 // by the client's operation timeout). Subscribe starts with it, so it
 // reports ErrClosed on a closed connection first.
 func (c *conn) topicPartitions(ctx context.Context, topic string) ([]string, error) {
-	c.mu.Lock()
-	closed := c.closed
-	c.mu.Unlock()
-	if closed {
+	if c.closed.IsClosed() {
 		return nil, driver.ErrClosed
 	}
 	type result struct {

@@ -45,20 +45,18 @@ type config struct {
 	adminURL string // the admin REST API, for lag and topic admin; empty for none
 }
 
+// urlShape: the service address as host; credentials, tenant and
+// namespace are parameters.
+var urlShape = driver.URLShape{Host: true, Want: "pulsar://host:port?token=...&tenant=...&namespace=..."}
+
 // parseConfig reads cfg.URL. Errors name parameters, never their values.
 func parseConfig(cfg driver.OpenConfig) (*config, error) {
 	u := cfg.URL
 	if u.Scheme != "pulsar" && u.Scheme != "pulsar+ssl" {
 		return nil, fmt.Errorf("%w: scheme %q is not pulsar or pulsar+ssl", driver.ErrInvalidURL, u.Scheme)
 	}
-	if u.Host == "" {
-		return nil, fmt.Errorf("%w: %s://: no host", driver.ErrInvalidURL, u.Scheme)
-	}
-	if u.User != nil {
-		return nil, fmt.Errorf("%w: %s://: user info is not supported; use the token or tokenFile parameter", driver.ErrInvalidURL, u.Scheme)
-	}
-	if u.Path != "" && u.Path != "/" {
-		return nil, fmt.Errorf("%w: %s://%s: unexpected path %q; tenant and namespace are parameters", driver.ErrInvalidURL, u.Scheme, u.Host, u.Path)
+	if err := urlShape.Check(u); err != nil {
+		return nil, err
 	}
 	q := driver.NewQuery(u)
 	c := &config{

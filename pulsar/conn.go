@@ -30,8 +30,10 @@ type conn struct {
 	admin  pulsaradmin.Client // nil without adminURL
 	logger *slog.Logger
 
+	// mu guards producers; Close sets closed under it, so that no
+	// producer is created once Close has collected them.
 	mu        sync.Mutex
-	closed    bool
+	closed    driver.CloseFlag
 	producers map[string]*producerEntry // by full topic name
 }
 
@@ -77,7 +79,7 @@ func (c *conn) topic(name string) (string, error) {
 // caller waits for it or for its own ctx.
 func (c *conn) producer(ctx context.Context, topic string) (*producerEntry, error) {
 	c.mu.Lock()
-	if c.closed {
+	if c.closed.IsClosed() {
 		c.mu.Unlock()
 		return nil, driver.ErrClosed
 	}
@@ -214,7 +216,7 @@ func (c *conn) Publish(ctx context.Context, topic string, msgs []driver.Message)
 func (c *conn) Capabilities() driver.Capabilities {
 	_, hosts, _ := strings.Cut(c.cfg.serviceURL, "://")
 	address, port := driver.FirstServer(hosts, 6650)
-	return driver.Capabilities{MaxMessageBytes: c.cfg.maxMessageBytes, RedeliveryCount: true,
+	return driver.Capabilities{MaxMessageBytes: c.cfg.maxMessageBytes,
 		System: "pulsar", ServerAddress: address, ServerPort: port, DelayedDelivery: true}
 }
 
@@ -232,11 +234,10 @@ func (c *conn) As(target any) bool {
 // flush first.
 func (c *conn) Close(ctx context.Context) error {
 	c.mu.Lock()
-	if c.closed {
+	if !c.closed.Close() {
 		c.mu.Unlock()
 		return nil
 	}
-	c.closed = true
 	entries := slices.Collect(maps.Values(c.producers))
 	c.mu.Unlock()
 
@@ -244,7 +245,7 @@ func (c *conn) Close(ctx context.Context) error {
 	var wg sync.WaitGroup
 	for i, e := range entries {
 		wg.Go(func() {
-			if !isClosed(e.ready) || e.producer == nil {
+			if !driver.Closed(e.ready) || e.producer == nil {
 				// Nothing was sent on a producer still being
 				// created; closing the client ends its creation.
 				return
@@ -261,15 +262,6 @@ func (c *conn) Close(ctx context.Context) error {
 	wg.Wait()
 	c.client.Close()
 	return errors.Join(errs...)
-}
-
-func isClosed(ch <-chan struct{}) bool {
-	select {
-	case <-ch:
-		return true
-	default:
-		return false
-	}
 }
 
 // quietHandler turns pulsar-client-go's chatty Info logs (connections,

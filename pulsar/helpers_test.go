@@ -44,13 +44,13 @@ func openUnmanagedBus(t testing.TB, params string) *bus.Bus {
 }
 
 // openBusWith is openUnmanagedBus with bus options.
-func openBusWith(t testing.TB, params string, opts ...bus.Option) *bus.Bus {
+func openBusWith(t testing.TB, params string, opts ...bus.OpenOption) *bus.Bus {
 	t.Helper()
 	url := testbroker.Pulsar(t)
 	if params != "" {
 		url += "?" + params
 	}
-	b, err := bus.Open(context.Background(), url, append([]bus.Option{bus.WithLogger(testLogger(t))}, opts...)...)
+	b, err := bus.Open(context.Background(), url, append([]bus.OpenOption{bus.Logger(testLogger(t))}, opts...)...)
 	require.NoError(t, err)
 	return b
 }

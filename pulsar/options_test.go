@@ -22,7 +22,7 @@ func TestSubscribeRejectsUnknownOptions(t *testing.T) {
 
 	_, err = b.Subscribe(ctx, "t", h, bus.DriverOption("shared"))
 	require.Error(t, err)
-	assert.Contains(t, err.Error(), "unknown option string")
+	assert.Contains(t, err.Error(), "unknown driver option string")
 
 	_, err = b.Subscribe(ctx, "t", h, pulsar.SubscriptionType(pulsar.Type(42)))
 	require.Error(t, err)

@@ -211,7 +211,7 @@ func TestPoisonMessageGoesToDeadLetterTopicOnPartitionedTopic(t *testing.T) {
 		handled <- string(m.Payload)
 		return nil
 	}, bus.Group("g"), bus.DeadLetter(), bus.Concurrency(4),
-		bus.Retry(bus.RetryPolicy{MaxAttempts: 3, InitialBackoff: 10 * time.Millisecond, MaxBackoff: 50 * time.Millisecond, Multiplier: 2}))
+		bus.Retry(bus.RetryPolicy{MaxAttempts: 3, InitialBackoff: 10 * time.Millisecond, MaxBackoff: 50 * time.Millisecond, HoldInterval: 50 * time.Millisecond, Multiplier: 2}))
 	require.NoError(t, err)
 	defer closeSub(t, sub)
 
@@ -236,7 +236,7 @@ func TestPoisonMessageGoesToDeadLetterTopicOnPartitionedTopic(t *testing.T) {
 	assert.Equal(t, []byte("poison"), letter.Payload)
 	assert.Equal(t, "cannot digest poison", letter.Header[bus.HeaderDeadLetterError])
 	assert.Equal(t, "3", letter.Header[bus.HeaderDeadLetterAttempts])
-	assert.Equal(t, topic, letter.Header[bus.HeaderDeadLetterTopic])
+	assert.Equal(t, topic, letter.Header[bus.HeaderDeadLetterOriginalTopic])
 	assert.Equal(t, "g", letter.Header[bus.HeaderDeadLetterGroup])
 	partition, err := strconv.Atoi(letter.Header[bus.HeaderDeadLetterPartition])
 	require.NoError(t, err, "partition header %q", letter.Header[bus.HeaderDeadLetterPartition])
@@ -255,7 +255,7 @@ func TestNackedMessageIsRedeliveredWithItsAttempt(t *testing.T) {
 			return errors.New("not yet")
 		}
 		return nil
-	}, bus.Group("g"), bus.Retry(bus.RetryPolicy{MaxAttempts: 1, MaxBackoff: 300 * time.Millisecond, Multiplier: 1}))
+	}, bus.Group("g"), bus.Retry(bus.RetryPolicy{MaxAttempts: 1, HoldInterval: 300 * time.Millisecond, Multiplier: 1}))
 	require.NoError(t, err)
 	defer closeSub(t, sub)
 

@@ -2,7 +2,6 @@ package pulsar
 
 import (
 	"context"
-	"crypto/rand"
 	"fmt"
 	"sync"
 	"time"
@@ -48,7 +47,7 @@ func (c *conn) Subscribe(ctx context.Context, topic string, sc driver.SubscribeC
 		NackPrecisionBit:               new(int64), // no rounding of nack times
 	}
 	if sc.Group == "" {
-		opts.SubscriptionName = "eventbus-" + rand.Text()
+		opts.SubscriptionName = driver.EphemeralGroup()
 		opts.Type = pulsar.Exclusive
 		opts.SubscriptionMode = pulsar.NonDurable
 		opts.SubscriptionInitialPosition = pulsar.SubscriptionPositionLatest
@@ -62,7 +61,7 @@ func (c *conn) Subscribe(ctx context.Context, topic string, sc driver.SubscribeC
 			}
 			opts.Type = t
 		default:
-			return nil, fmt.Errorf("pulsar: subscribe to %s: unknown option %T (want an option of package pulsar)", full, o)
+			return nil, fmt.Errorf("pulsar: subscribe to %s: %w", full, driver.UnknownOption(o))
 		}
 	}
 	partitions, err := c.topicPartitions(ctx, full)

@@ -18,7 +18,7 @@ import (
 func TestTelemetry(t *testing.T) {
 	params := "adminURL=" + testbroker.PulsarAdmin(t)
 	bustest.RunTelemetry(t, bustest.TelemetryHarness{
-		Open: func(t *testing.T, opts ...bus.Option) *bus.Bus { return openBusWith(t, params, opts...) },
+		Open: func(t *testing.T, opts ...bus.OpenOption) *bus.Bus { return openBusWith(t, params, opts...) },
 		NewTopic: func(t *testing.T) string {
 			topic := newTopic(t)
 			adminPut(t, "/admin/v2/persistent/public/default/"+topic+"/partitions", "application/json", "3")

@@ -51,7 +51,7 @@ func blackHole(t *testing.T) string {
 func TestBlockingCallsHonourContext(t *testing.T) {
 	addr := blackHole(t)
 	b, err := bus.Open(context.Background(), "pulsar://"+addr+"?operationTimeout=60s&connectionTimeout=60s",
-		bus.WithLogger(slog.New(slog.DiscardHandler)))
+		bus.Logger(slog.New(slog.DiscardHandler)))
 	require.NoError(t, err)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

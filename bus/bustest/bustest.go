@@ -169,7 +169,7 @@ func group() bus.SubscribeOption { return bus.Group(uniqueName("group")) }
 // fastRetry keeps retry tests quick.
 func fastRetry(attempts int) bus.SubscribeOption {
 	return bus.Retry(bus.RetryPolicy{MaxAttempts: attempts, InitialBackoff: 5 * time.Millisecond,
-		MaxBackoff: 50 * time.Millisecond, Multiplier: 2})
+		MaxBackoff: 50 * time.Millisecond, HoldInterval: 50 * time.Millisecond, Multiplier: 2})
 }
 
 func (s *suite) publish(t *testing.T, b *bus.Bus, topic string, msgs ...*bus.Message) {

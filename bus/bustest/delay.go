@@ -279,7 +279,7 @@ func (s *suite) testRetryStageHeaders(t *testing.T) {
 	assert.Equal(t, m.ID, letters[0].ID)
 	assert.Equal(t, "acme", h["tenant"])
 	assert.Equal(t, "6", h[bus.HeaderDeadLetterAttempts], "2 runs in the topic and in each of 2 stages")
-	assert.Equal(t, topic, h[bus.HeaderDeadLetterTopic], "the original topic stays")
+	assert.Equal(t, topic, h[bus.HeaderDeadLetterOriginalTopic], "the original topic stays")
 	assert.Equal(t, groupName, h[bus.HeaderDeadLetterGroup])
 	assert.Equal(t, "2", h[bus.HeaderRetryStage], "dead-lettered from the last stage")
 	assert.Contains(t, h[bus.HeaderDeadLetterError], "still failing")

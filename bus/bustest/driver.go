@@ -38,6 +38,28 @@ func (s *suite) driverTests() []namedTest {
 		{"Driver/NackRedeliversOnlyItsMessageAfterItsDelay", s.testConnNackDelay},
 		{"Driver/SettlingTwiceOrAfterCloseDoesNothing", s.testConnSettleStale},
 		{"Driver/StopReceivingLeavesNacksToTheGroup", s.testConnStopReceiving},
+		{"Driver/UnknownOptionIsRefused", s.testConnUnknownOption},
+	}
+}
+
+// unknownOption is a driver option no driver knows.
+type unknownOption struct{}
+
+// testConnUnknownOption: Subscribe refuses a driver option it does not
+// know with an error wrapping ErrUnsupported that names its type, for a
+// group and for an ephemeral subscription.
+func (s *suite) testConnUnknownOption(t *testing.T) {
+	c := s.openConn(t)
+	topic := s.topic(t)
+	for _, group := range []string{uniqueName("group"), ""} {
+		ctx, cancel := context.WithTimeout(t.Context(), s.Timeout)
+		sub, err := c.Subscribe(ctx, topic, driver.SubscribeConfig{Group: group, Options: []any{unknownOption{}}})
+		cancel()
+		if err == nil {
+			assert.NoError(t, sub.Close(context.Background()))
+		}
+		require.ErrorIs(t, err, driver.ErrUnsupported, "group %q", group)
+		assert.ErrorContains(t, err, "bustest.unknownOption")
 	}
 }
 

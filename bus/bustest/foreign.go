@@ -46,7 +46,7 @@ func (s *suite) testForeignWithoutID(t *testing.T) {
 	// each get an identity of their own, so none is taken for another's
 	// duplicate.
 	first, second := newRecorder(), newRecorder()
-	s.subscribe(t, b, topic, first.handler, group(), bus.Concurrency(4), bus.Use(middleware.Dedup(middleware.NewMemoryStore())))
+	s.subscribe(t, b, topic, first.handler, group(), bus.Concurrency(4), bus.Use(memoryDedup(t)))
 	s.subscribe(t, b, topic, second.handler, group())
 	for i := range n {
 		s.PublishForeign(t, topic, "", fmt.Appendf(nil, "plain-%d", i), nil)
@@ -156,7 +156,7 @@ func (s *suite) testForeignBinaryMode(t *testing.T) {
 func (s *suite) testForeignStructured(t *testing.T) {
 	b := s.open(t)
 	topic := s.topic(t)
-	got, typed := s.typedReceiver(t, b, topic, group(), bus.Use(middleware.Dedup(middleware.NewMemoryStore())))
+	got, typed := s.typedReceiver(t, b, topic, group(), bus.Use(memoryDedup(t)))
 	s.PublishForeign(t, topic, "o-2", []byte(`{
 		"specversion": "1.0",
 		"id": "structured-1",
@@ -230,4 +230,12 @@ func (s *suite) testForeignBatch(t *testing.T) {
 	assert.Contains(t, h[bus.HeaderDeadLetterError], "batch mode")
 	msgs, _ := handled.snapshot()
 	assert.Equal(t, []byte("after"), msgs[0].Payload, "the batch never reached the handler")
+}
+
+// memoryDedup is the Dedup middleware on an in-memory store.
+func memoryDedup(t *testing.T) bus.Middleware {
+	t.Helper()
+	mw, err := middleware.Dedup(middleware.NewMemoryStore())
+	require.NoError(t, err)
+	return mw
 }

@@ -3,12 +3,14 @@ package bustest
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/eventbus-go/eventbus/bus"
+	"github.com/eventbus-go/eventbus/bus/driver"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -178,23 +180,79 @@ func (s *suite) testShutdownWaits(t *testing.T) {
 	s.publish(t, b, topic, &bus.Message{Payload: []byte("slow")})
 	s.waitClosed(t, started, "the handler to start")
 
-	closed := make(chan error, 1)
-	go func() {
+	closeBus := func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), s.Timeout)
 		defer cancel()
-		closed <- b.Close(ctx)
-	}()
-	select {
-	case err := <-closed:
-		require.FailNow(t, "Close returned while a handler was running", "err: %v", err)
-	case <-handlerDone:
-		require.FailNow(t, "the handler finished before it was released")
-	default:
+		return b.Close(ctx)
 	}
-	close(release)
-	s.waitClosed(t, handlerDone, "the handler to finish")
+	// Publish refuses with ErrClosed once Close has begun; with no
+	// messages it publishes nothing before.
+	closing := func() bool { return errors.Is(b.Publish(context.Background(), topic), bus.ErrClosed) }
+	require.NoError(t, closeWaits(closeBus, closing, func() { close(release) }, handlerDone, s.Timeout))
 	assert.NoError(t, handlerErr, "the handler's context is not cancelled before the deadline")
-	assert.NoError(t, <-closed)
+}
+
+// closeWaitWindow is how long closeWaits holds the handler once Close has
+// begun. Nothing signals that Close is blocked waiting, so this window is
+// where a Close that does not wait shows itself by returning; a Close that
+// waits passes however slow the machine is, and returns only after the
+// handler did, which closeWaits checks without any window.
+const closeWaitWindow = 200 * time.Millisecond
+
+// closeWaits checks that closeFn, called while a handler is held, returns
+// only after that handler has returned. closing reports whether closeFn
+// has begun (closeWaits polls it), release lets the handler return, and
+// handlerDone is closed by the handler just before it returns. It returns
+// what went wrong, or nil.
+func closeWaits(closeFn func() error, closing func() bool, release func(), handlerDone <-chan struct{}, timeout time.Duration) error {
+	type result struct {
+		err             error
+		handlerFinished bool // when closeFn returned
+	}
+	returned := make(chan result, 1)
+	go func() {
+		err := closeFn()
+		returned <- result{err, driver.Closed(handlerDone)}
+	}()
+	early := func(r result) error {
+		return fmt.Errorf("close returned (err: %v) while a handler was running", r.err)
+	}
+	giveUp := time.After(timeout)
+	poll := time.NewTicker(5 * time.Millisecond)
+	defer poll.Stop()
+	for !closing() {
+		select {
+		case r := <-returned:
+			release()
+			return early(r)
+		case <-poll.C:
+		case <-giveUp:
+			release()
+			return fmt.Errorf("close did not begin within %v", timeout)
+		}
+	}
+	select {
+	case r := <-returned:
+		release()
+		return early(r)
+	case <-time.After(closeWaitWindow):
+	}
+	if driver.Closed(handlerDone) {
+		return errors.New("the handler finished before it was released")
+	}
+	release()
+	select {
+	case r := <-returned:
+		switch {
+		case !r.handlerFinished:
+			return early(r)
+		case r.err != nil:
+			return fmt.Errorf("close: %w", r.err)
+		}
+		return nil
+	case <-giveUp:
+		return fmt.Errorf("close did not return within %v of the handler's release", timeout)
+	}
 }
 
 func (s *suite) testShutdownDeadline(t *testing.T) {

@@ -67,7 +67,7 @@ func (s *suite) testRetryHoldsOnlyItsKey(t *testing.T) {
 		close(slowDone)
 		return nil
 	}, group(), bus.Concurrency(1), bus.Retry(bus.RetryPolicy{MaxAttempts: 1000,
-		InitialBackoff: 10 * time.Millisecond, MaxBackoff: 20 * time.Millisecond, Multiplier: 2}))
+		InitialBackoff: 10 * time.Millisecond, MaxBackoff: 20 * time.Millisecond, HoldInterval: 20 * time.Millisecond, Multiplier: 2}))
 	msgs := []*bus.Message{{Key: "slow", Payload: []byte("slow")}}
 	msgs = append(msgs, numbered("other", others, others)...)
 	s.publish(t, b, topic, msgs...)
@@ -189,7 +189,7 @@ func (s *suite) testDeadLetter(t *testing.T) {
 	assert.Equal(t, "boom on "+poison.ID, h[bus.HeaderDeadLetterError])
 	assert.Equal(t, "3", h[bus.HeaderDeadLetterAttempts])
 	assert.Equal(t, "false", h[bus.HeaderDeadLetterPermanent])
-	assert.Equal(t, topic, h[bus.HeaderDeadLetterTopic])
+	assert.Equal(t, topic, h[bus.HeaderDeadLetterOriginalTopic])
 	assert.Equal(t, groupName, h[bus.HeaderDeadLetterGroup])
 	first, err1 := time.Parse(time.RFC3339Nano, h[bus.HeaderDeadLetterFirstFailure])
 	last, err2 := time.Parse(time.RFC3339Nano, h[bus.HeaderDeadLetterLastFailure])

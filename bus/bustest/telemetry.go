@@ -28,7 +28,7 @@ import (
 type TelemetryHarness struct {
 	// Open returns a new bus on the backend under test with opts applied;
 	// the suite closes it.
-	Open func(t *testing.T, opts ...bus.Option) *bus.Bus
+	Open func(t *testing.T, opts ...bus.OpenOption) *bus.Bus
 	// NewTopic returns a fresh topic name; nil means a random name.
 	NewTopic func(t *testing.T) string
 	// System is the messaging.system value the backend reports.
@@ -79,7 +79,7 @@ type telemetrySuite struct {
 type observed struct {
 	spans  *spanLog
 	reader *sdkmetric.ManualReader
-	opts   []bus.Option
+	opts   []bus.OpenOption
 	tracer trace.Tracer
 }
 
@@ -96,8 +96,8 @@ func newObserved(t *testing.T) *observed {
 		spans:  spans,
 		reader: reader,
 		tracer: tp.Tracer("bustest"),
-		opts: []bus.Option{bus.WithTracerProvider(tp), bus.WithMeterProvider(mp),
-			bus.WithPropagator(propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{}))},
+		opts: []bus.OpenOption{bus.TracerProvider(tp), bus.MeterProvider(mp),
+			bus.Propagator(propagation.NewCompositeTextMapPropagator(propagation.TraceContext{}, propagation.Baggage{}))},
 	}
 }
 

@@ -148,7 +148,7 @@ func (s *suite) testLag(t *testing.T) {
 		}
 		handled.record(m)
 		return nil
-	}, bus.Group(groupName), bus.Retry(bus.RetryPolicy{MaxAttempts: 1, MaxBackoff: time.Hour}))
+	}, bus.Group(groupName), bus.Retry(bus.RetryPolicy{MaxAttempts: 1, HoldInterval: time.Hour}))
 	require.NoError(t, err)
 	s.waitClosed(t, held, "ten messages handled and the rest held back")
 	ctx, cancel := context.WithTimeout(context.Background(), s.Timeout)

@@ -10,6 +10,13 @@
 // package bus/bustest, whose driver section (run when Harness.OpenConn is
 // set) checks the contract below by calling the Conn directly.
 //
+// What every driver needs besides moving bytes lives here once: [Query]
+// reads URL parameters and [URLShape] checks the rest of the URL;
+// [UnknownOption] refuses a driver option; [EphemeralGroup] names the
+// backend group of a subscription without one; [CloseFlag] and [Closed]
+// answer "closed yet?"; [EncodeHeaders] and [DecodeHeader] map CloudEvents
+// attributes to headers.
+//
 // # The contract
 //
 // Opening. An Opener rejects a URL it cannot use with an error wrapping
@@ -86,17 +93,23 @@ type Delivery struct {
 // Nack; package bus may leave deliveries unsettled only when shutdown's
 // deadline passed, and Close then gives them back to the backend.
 type Receipt struct {
-	// Attempt is 1 on the first delivery and higher on redelivery, where the
-	// backend can tell; 0 means unknown and is treated as 1.
+	// Attempt is 1 on the first delivery and higher on redelivery: a
+	// delivery nacked once comes back as 2 (the driver section of bustest
+	// checks it). Where the backend keeps no count, a redelivery to
+	// another process may start over; 0 means unknown and is treated as 1.
 	Attempt int
 	// Partition and Offset locate the message where the backend has such a
 	// notion; -1 when it does not. They feed the dead-letter headers.
 	Partition int32
 	Offset    int64
-	// Withdrawn, when not nil, is closed once the backend has taken the
-	// message back because this member lost it (a Kafka partition revoked
-	// in a rebalance). Package bus then does not start its handler, stops
-	// retrying it and gives it back with Nack.
+	// Withdrawn, when not nil, is closed once the driver has taken the
+	// delivery back and will hand the message out again itself: because
+	// this member lost it (a Kafka partition revoked in a rebalance), or
+	// because the driver rewinds to an earlier position (a Kafka
+	// transaction aborted, and its partition restarts at the group's
+	// commit). Package bus then does not start its handler, stops retrying
+	// it and gives it back with Nack, which does nothing to a delivery the
+	// driver no longer holds.
 	Withdrawn <-chan struct{}
 	// Handle is the driver's own bookkeeping for Ack and Nack.
 	Handle any
@@ -218,9 +231,6 @@ type Capabilities struct {
 	// batching), the driver refuses the messages the client would refuse,
 	// per message, with ErrMessageTooLarge, and no others.
 	MaxMessageBytes int
-	// RedeliveryCount reports whether Delivery.Attempt counts backend
-	// redeliveries.
-	RedeliveryCount bool
 	// System names the backend in telemetry, as the OpenTelemetry
 	// attribute messaging.system: "kafka", "pulsar", "memory".
 	System string

@@ -15,7 +15,7 @@ func TestDedupHandsItsClaimToTheHandler(t *testing.T) {
 
 	store := NewMemoryStore()
 	var got Claim
-	h := Dedup(store, DedupTTL(time.Hour), DedupKey(func(m *bus.Message) string { return "key-" + m.ID }))(
+	h := dedup(t, store, DedupTTL(time.Hour), DedupKey(func(m *bus.Message) string { return "key-" + m.ID }))(
 		func(ctx context.Context, m *bus.Message) error {
 			var ok bool
 			got, ok = ClaimFromContext(ctx)

@@ -27,8 +27,9 @@ const (
 // handler's context is done.
 const storeTimeout = 10 * time.Second
 
-// DedupOption configures Dedup.
-type DedupOption func(*dedupConfig)
+// DedupOption configures Dedup. An option given a value it cannot use
+// makes Dedup fail with an error that names the option.
+type DedupOption func(*dedupConfig) error
 
 type dedupConfig struct {
 	ttl         time.Duration
@@ -42,12 +43,13 @@ type dedupConfig struct {
 // DefaultDedupTTL). Make it longer than the longest time a duplicate can
 // arrive after the original: the backend's redelivery delays and how long
 // producers may retry a publish.
-// A d that is not positive keeps the default.
 func DedupTTL(d time.Duration) DedupOption {
-	return func(c *dedupConfig) {
-		if d > 0 {
-			c.ttl = d
+	return func(c *dedupConfig) error {
+		if d <= 0 {
+			return fmt.Errorf("DedupTTL: %v is not positive", d)
 		}
+		c.ttl = d
+		return nil
 	}
 }
 
@@ -55,12 +57,13 @@ func DedupTTL(d time.Duration) DedupOption {
 // DefaultDedupLease). It must outlast the slowest handler run: once it
 // ends, a duplicate may run alongside. It also bounds how long a process
 // that died mid-handler blocks the message's redelivery.
-// A d that is not positive keeps the default.
 func DedupLease(d time.Duration) DedupOption {
-	return func(c *dedupConfig) {
-		if d > 0 {
-			c.lease = d
+	return func(c *dedupConfig) error {
+		if d <= 0 {
+			return fmt.Errorf("DedupLease: %v is not positive", d)
 		}
+		c.lease = d
+		return nil
 	}
 }
 
@@ -70,38 +73,44 @@ func DedupLease(d time.Duration) DedupOption {
 // apart: Dedup then runs the handler, never skipping it. The default does
 // so for a message without an ID, which the drivers give only when a
 // producer set none and the backend has no position to derive one from.
-// A nil key keeps the default.
 func DedupKey(key func(*bus.Message) string) DedupOption {
-	return func(c *dedupConfig) {
-		if key != nil {
-			c.key = key
+	return func(c *dedupConfig) error {
+		if key == nil {
+			return errors.New("DedupKey: the key function is nil")
 		}
+		c.key = key
+		return nil
 	}
 }
 
-// OnDuplicate calls f for every message skipped because it was handled
-// already, for metrics or logs.
-func OnDuplicate(f func(ctx context.Context, m *bus.Message)) DedupOption {
-	return func(c *dedupConfig) {
-		if f != nil {
-			c.onDuplicate = f
+// DedupOnDuplicate calls f for every message skipped because it was
+// handled already, for metrics or logs.
+func DedupOnDuplicate(f func(ctx context.Context, m *bus.Message)) DedupOption {
+	return func(c *dedupConfig) error {
+		if f == nil {
+			return errors.New("DedupOnDuplicate: the function is nil")
 		}
+		c.onDuplicate = f
+		return nil
 	}
 }
 
 // DedupLogger sets where Dedup reports store failures (default
 // slog.Default()).
 func DedupLogger(l *slog.Logger) DedupOption {
-	return func(c *dedupConfig) {
-		if l != nil {
-			c.logger = l
+	return func(c *dedupConfig) error {
+		if l == nil {
+			return errors.New("DedupLogger: the logger is nil (slog.New(slog.DiscardHandler) logs nothing)")
 		}
+		c.logger = l
+		return nil
 	}
 }
 
 // Dedup makes a handler idempotent: once the handler has succeeded for a
 // message, later deliveries of the same message (the same key: by default
-// its topic and ID) are acknowledged without running it.
+// its topic and ID) are acknowledged without running it. A nil store or
+// an invalid option is an error here, before any message runs.
 //
 // Before the handler runs, Dedup claims the key in store. A key already
 // done is a duplicate: it is acknowledged. A key claimed by a run in
@@ -118,7 +127,10 @@ func DedupLogger(l *slog.Logger) DedupOption {
 // and running it again is what Dedup is there to avoid. A later duplicate
 // may then run once more, after the lease ends. If the store cannot claim,
 // the message fails and is retried.
-func Dedup(store Store, opts ...DedupOption) bus.Middleware {
+func Dedup(store Store, opts ...DedupOption) (bus.Middleware, error) {
+	if store == nil {
+		return nil, errors.New("dedup: the store is nil")
+	}
 	d := &deduper{
 		store: store,
 		dedupConfig: dedupConfig{
@@ -130,17 +142,18 @@ func Dedup(store Store, opts ...DedupOption) bus.Middleware {
 		},
 	}
 	for _, opt := range opts {
-		opt(&d.dedupConfig)
+		if opt == nil {
+			return nil, errors.New("dedup: an option is nil")
+		}
+		if err := opt(&d.dedupConfig); err != nil {
+			return nil, fmt.Errorf("dedup: %w", err)
+		}
 	}
 	return func(next bus.Handler) bus.Handler {
 		return func(ctx context.Context, m *bus.Message) error {
-			if store == nil {
-				// Not Permanent: the message waits, nacked, for a fixed program.
-				return errors.New("dedup: store is nil")
-			}
 			return d.handle(ctx, m, next)
 		}
-	}
+	}, nil
 }
 
 // defaultDedupKey is "group/topic/id", or "" for a message without an ID:

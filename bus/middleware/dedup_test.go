@@ -39,7 +39,7 @@ func TestDedupSkipsHandledMessage(t *testing.T) {
 	ctx := context.Background()
 	var h countingHandler
 	var duplicates atomic.Int32
-	handler := Dedup(NewMemoryStore(), OnDuplicate(func(context.Context, *bus.Message) { duplicates.Add(1) }))(h.handle)
+	handler := dedup(t, NewMemoryStore(), DedupOnDuplicate(func(context.Context, *bus.Message) { duplicates.Add(1) }))(h.handle)
 
 	require.NoError(t, handler(ctx, testMessage()))
 	require.NoError(t, handler(ctx, testMessage()), "a duplicate is acknowledged")
@@ -55,7 +55,7 @@ func TestDedupSkipsHandledMessage(t *testing.T) {
 func TestDedupNeverSkipsMessagesWithoutID(t *testing.T) {
 	ctx := context.Background()
 	var h countingHandler
-	handler := Dedup(NewMemoryStore())(h.handle)
+	handler := dedup(t, NewMemoryStore())(h.handle)
 	for range 3 {
 		m := testMessage()
 		m.ID = ""
@@ -67,7 +67,7 @@ func TestDedupNeverSkipsMessagesWithoutID(t *testing.T) {
 func TestDedupKeyIncludesTopic(t *testing.T) {
 	ctx := context.Background()
 	var h countingHandler
-	handler := Dedup(NewMemoryStore())(h.handle)
+	handler := dedup(t, NewMemoryStore())(h.handle)
 
 	require.NoError(t, handler(ctx, testMessage()))
 	elsewhere := testMessage()
@@ -87,7 +87,7 @@ func TestDedupFailureIsNotMarkedDone(t *testing.T) {
 		}
 		return nil
 	}}
-	handler := Dedup(NewMemoryStore())(h.handle)
+	handler := dedup(t, NewMemoryStore())(h.handle)
 
 	require.ErrorIs(t, handler(ctx, testMessage()), failure)
 	require.ErrorIs(t, handler(ctx, testMessage()), failure, "the redelivery of a failed message runs again")
@@ -107,7 +107,7 @@ func TestDedupPanicReleasesClaim(t *testing.T) {
 		}
 		return nil
 	}}
-	handler := Dedup(NewMemoryStore())(h.handle)
+	handler := dedup(t, NewMemoryStore())(h.handle)
 
 	require.PanicsWithValue(t, "boom", func() { _ = handler(ctx, testMessage()) })
 	panicking.Store(false)
@@ -129,7 +129,7 @@ func TestDedupConcurrentDuplicateWaitsForOriginal(t *testing.T) {
 			started := make(chan struct{})
 			finish := make(chan error)
 			var runs atomic.Int32
-			handler := Dedup(NewMemoryStore())(func(context.Context, *bus.Message) error {
+			handler := dedup(t, NewMemoryStore())(func(context.Context, *bus.Message) error {
 				if runs.Add(1) == 1 {
 					close(started)
 					return <-finish
@@ -162,7 +162,7 @@ func TestDedupConcurrentDuplicateWaitsForOriginal(t *testing.T) {
 func TestDedupManyConcurrentDuplicatesRunOnce(t *testing.T) {
 	ctx := context.Background()
 	var h countingHandler
-	handler := Dedup(NewMemoryStore())(h.handle)
+	handler := dedup(t, NewMemoryStore())(h.handle)
 
 	var wg sync.WaitGroup
 	for range 32 {
@@ -185,7 +185,7 @@ func TestDedupForgetsAfterTTL(t *testing.T) {
 	ctx := context.Background()
 	store, clock := newTestStore()
 	var h countingHandler
-	handler := Dedup(store, DedupTTL(time.Hour))(h.handle)
+	handler := dedup(t, store, DedupTTL(time.Hour))(h.handle)
 
 	require.NoError(t, handler(ctx, testMessage()))
 	clock.Advance(59 * time.Minute)
@@ -202,7 +202,7 @@ func TestDedupClaimExpiresAfterLease(t *testing.T) {
 	started := make(chan struct{})
 	finish := make(chan struct{})
 	var runs atomic.Int32
-	handler := Dedup(store, DedupLease(time.Minute))(func(context.Context, *bus.Message) error {
+	handler := dedup(t, store, DedupLease(time.Minute))(func(context.Context, *bus.Message) error {
 		if runs.Add(1) == 1 {
 			close(started)
 			<-finish
@@ -249,7 +249,7 @@ func (s *failingStore) Commit(ctx context.Context, key string, ttl time.Duration
 func TestDedupClaimErrorFailsWithoutRunning(t *testing.T) {
 	down := errors.New("redis: connection refused")
 	var h countingHandler
-	handler := Dedup(&failingStore{MemoryStore: NewMemoryStore(), claimErr: down})(h.handle)
+	handler := dedup(t, &failingStore{MemoryStore: NewMemoryStore(), claimErr: down})(h.handle)
 
 	err := handler(context.Background(), testMessage())
 	require.ErrorIs(t, err, down)
@@ -262,18 +262,39 @@ func TestDedupCommitErrorStillAcknowledges(t *testing.T) {
 	var logged atomic.Int32
 	logger := slog.New(countingLogHandler{&logged})
 	var h countingHandler
-	handler := Dedup(&failingStore{MemoryStore: NewMemoryStore(), commitErr: down}, DedupLogger(logger))(h.handle)
+	handler := dedup(t, &failingStore{MemoryStore: NewMemoryStore(), commitErr: down}, DedupLogger(logger))(h.handle)
 
 	require.NoError(t, handler(context.Background(), testMessage()), "the side effect happened: acknowledge")
 	require.Equal(t, int32(1), h.runs.Load())
 	require.Equal(t, int32(1), logged.Load(), "the store failure is logged")
 }
 
-func TestDedupNilStoreFails(t *testing.T) {
-	var h countingHandler
-	err := Dedup(nil)(h.handle)(context.Background(), testMessage())
-	require.ErrorContains(t, err, "store is nil")
-	require.Zero(t, h.runs.Load())
+func TestDedupRejectsInvalidInputNamingIt(t *testing.T) {
+	store := NewMemoryStore()
+	for _, tc := range []struct {
+		name  string
+		store Store
+		opt   DedupOption
+		want  string
+	}{
+		{"nil store", nil, nil, "store is nil"},
+		{"nil option", store, nil, "option is nil"},
+		{"zero TTL", store, DedupTTL(0), "DedupTTL"},
+		{"negative lease", store, DedupLease(-time.Second), "DedupLease"},
+		{"nil key", store, DedupKey(nil), "DedupKey"},
+		{"nil callback", store, DedupOnDuplicate(nil), "DedupOnDuplicate"},
+		{"nil logger", store, DedupLogger(nil), "DedupLogger"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var opts []DedupOption
+			if tc.store != nil {
+				opts = append(opts, tc.opt)
+			}
+			mw, err := Dedup(tc.store, opts...)
+			require.ErrorContains(t, err, tc.want)
+			require.Nil(t, mw)
+		})
+	}
 }
 
 // TestDedupOnBus runs two copies of one message (a producer that published
@@ -299,8 +320,8 @@ func TestDedupOnBus(t *testing.T) {
 	}
 	sub, err := b.Subscribe(ctx, "emails", handler,
 		bus.Group("mailer"), bus.Concurrency(2),
-		bus.Retry(bus.RetryPolicy{MaxAttempts: 100, InitialBackoff: time.Millisecond, MaxBackoff: 10 * time.Millisecond, Multiplier: 2}),
-		bus.Use(Dedup(NewMemoryStore(), OnDuplicate(func(context.Context, *bus.Message) { skipped <- struct{}{} }))))
+		bus.Retry(bus.RetryPolicy{MaxAttempts: 100, InitialBackoff: time.Millisecond, MaxBackoff: 10 * time.Millisecond, HoldInterval: 10 * time.Millisecond, Multiplier: 2}),
+		bus.Use(dedup(t, NewMemoryStore(), DedupOnDuplicate(func(context.Context, *bus.Message) { skipped <- struct{}{} }))))
 	require.NoError(t, err)
 	defer func() { assert.NoError(t, sub.Close(context.Background())) }()
 
@@ -332,3 +353,11 @@ func (h countingLogHandler) Handle(_ context.Context, r slog.Record) error {
 }
 func (h countingLogHandler) WithAttrs([]slog.Attr) slog.Handler { return h }
 func (h countingLogHandler) WithGroup(string) slog.Handler      { return h }
+
+// dedup is Dedup with valid arguments.
+func dedup(t *testing.T, store Store, opts ...DedupOption) bus.Middleware {
+	t.Helper()
+	mw, err := Dedup(store, opts...)
+	require.NoError(t, err)
+	return mw
+}

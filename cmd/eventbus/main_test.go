@@ -43,7 +43,7 @@ func TestMain(m *testing.M) {
 }
 
 // quiet keeps the tests' own buses from logging the dead letters they make.
-var quiet = bus.WithLogger(slog.New(slog.DiscardHandler))
+var quiet = bus.Logger(slog.New(slog.DiscardHandler))
 
 // backend is a broker the CLI tests run against.
 type backend struct {

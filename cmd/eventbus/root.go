@@ -68,7 +68,7 @@ func (a *app) open(ctx context.Context) (*bus.Bus, error) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, a.connectTimeout)
 	defer cancel()
-	return bus.Open(ctx, a.url, bus.WithLogger(logger))
+	return bus.Open(ctx, a.url, bus.Logger(logger))
 }
 
 // withBus opens the bus, runs fn and closes the bus.

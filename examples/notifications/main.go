@@ -22,6 +22,40 @@
 //	EVENTBUS_URL=pulsar://127.0.0.1:6650 go run ./examples/notifications
 package main
 
-import "github.com/eventbus-go/eventbus/examples/internal/example"
+import (
+	"cmp"
+	"context"
+	"errors"
+	"log"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
 
-func main() { example.Main(run) }
+	"github.com/eventbus-go/eventbus/bus"
+
+	// Drivers join by blank import; EVENTBUS_URL picks one. kafka needs cgo.
+	_ "github.com/eventbus-go/eventbus/kafka"
+	_ "github.com/eventbus-go/eventbus/memory"
+	_ "github.com/eventbus-go/eventbus/pulsar"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+
+	b, err := bus.Open(ctx, cmp.Or(os.Getenv("EVENTBUS_URL"), "mem://"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	_, err = run(ctx, b, os.Stdout)
+	// Close lets running handlers finish and flushes producers; it gets
+	// time of its own even when ctx is done.
+	closeCtx, cancelClose := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancelClose()
+	if err := errors.Join(err, b.Close(closeCtx)); err != nil {
+		log.Fatal(err)
+	}
+}

@@ -82,14 +82,18 @@ func runFlow(ctx context.Context, db *sql.DB, b *bus.Bus, out io.Writer) (Outcom
 	// never dropped.
 	startMail := func(instance int) (*bus.Subscription, error) {
 		// A new process knows nothing but what is in the database.
-		store := outbox.NewDedupStore(db)
+		dedup, err := middleware.Dedup(outbox.NewDedupStore(db),
+			middleware.DedupOnDuplicate(func(ctx context.Context, m *bus.Message) { mail.duplicate(ctx, m, instance) }))
+		if err != nil {
+			return nil, err
+		}
 		return sendEmail.Serve(ctx, b, mail.handle,
 			bus.Group("mail."+runID),
 			bus.Concurrency(4),
-			bus.Retry(bus.RetryPolicy{MaxAttempts: 1, MaxBackoff: 100 * time.Millisecond, Multiplier: 1}),
+			bus.Retry(bus.RetryPolicy{MaxAttempts: 1, HoldInterval: 100 * time.Millisecond, Multiplier: 1}),
 			bus.Use(
 				loseAck,
-				middleware.Dedup(store, middleware.OnDuplicate(func(ctx context.Context, m *bus.Message) { mail.duplicate(ctx, m, instance) })),
+				dedup,
 			))
 	}
 	firstMail, err := startMail(1)

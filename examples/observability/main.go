@@ -86,9 +86,9 @@ func run(ctx context.Context, url, listen string, serve bool, out io.Writer) err
 	defer meterProvider.Shutdown(context.WithoutCancel(ctx))
 
 	b, err := bus.Open(ctx, url,
-		bus.WithTracerProvider(tracerProvider),
-		bus.WithMeterProvider(meterProvider),
-		bus.WithPropagator(propagation.TraceContext{}))
+		bus.TracerProvider(tracerProvider),
+		bus.MeterProvider(meterProvider),
+		bus.Propagator(propagation.TraceContext{}))
 	if err != nil {
 		return err
 	}

@@ -55,7 +55,7 @@ func openBus(t *testing.T, url string) *bus.Bus {
 	logger := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelError}))
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	b, err := bus.Open(ctx, url, bus.WithLogger(logger))
+	b, err := bus.Open(ctx, url, bus.Logger(logger))
 	require.NoError(t, err)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

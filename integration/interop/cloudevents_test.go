@@ -81,11 +81,11 @@ func sdkEvents(t *testing.T, addr, topic string, n int) ([]*event.Event, []*sara
 func TestCloudEventsSDKReadsEventbusEvents(t *testing.T) {
 	for _, mode := range []struct {
 		name     string
-		opts     []bus.Option
+		opts     []bus.OpenOption
 		encoding binding.Encoding
 	}{
 		{"binary", nil, binding.EncodingBinary},
-		{"structured", []bus.Option{bus.StructuredMode()}, binding.EncodingStructured},
+		{"structured", []bus.OpenOption{bus.StructuredMode()}, binding.EncodingStructured},
 	} {
 		t.Run(mode.name, func(t *testing.T) {
 			addr := testbroker.Kafka(t)

@@ -17,7 +17,6 @@ import (
 
 	"github.com/eventbus-go/eventbus/bus"
 	"github.com/eventbus-go/eventbus/bus/codec"
-	"github.com/eventbus-go/eventbus/bus/middleware"
 	"github.com/eventbus-go/eventbus/internal/testbroker"
 )
 
@@ -119,7 +118,7 @@ func TestEventbusReadsKafkaConsoleProducerRecords(t *testing.T) {
 	got := newInbox()
 	// Dedup with its default key: plain records must not pass for each
 	// other's duplicates.
-	subscribe(t, b, topic, got.handle, bus.Use(middleware.Dedup(middleware.NewMemoryStore())))
+	subscribe(t, b, topic, got.handle, bus.Use(memoryDedup(t)))
 
 	start := time.Now()
 	// The plainest producer: one record per line, no key, no headers.

@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/eventbus-go/eventbus/bus"
+	"github.com/eventbus-go/eventbus/bus/middleware"
 	_ "github.com/eventbus-go/eventbus/kafka"
 	_ "github.com/eventbus-go/eventbus/pulsar"
 )
@@ -30,7 +31,7 @@ func uniqueName(prefix string) string {
 }
 
 // openBus opens url and closes the bus when the test ends.
-func openBus(t *testing.T, url string, opts ...bus.Option) *bus.Bus {
+func openBus(t *testing.T, url string, opts ...bus.OpenOption) *bus.Bus {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), waitTimeout)
 	defer cancel()
@@ -115,4 +116,12 @@ func subscribe(t *testing.T, b *bus.Bus, topic string, h bus.Handler, opts ...bu
 		defer cancel()
 		require.NoError(t, sub.Close(ctx))
 	})
+}
+
+// memoryDedup is the Dedup middleware on an in-memory store.
+func memoryDedup(t *testing.T) bus.Middleware {
+	t.Helper()
+	mw, err := middleware.Dedup(middleware.NewMemoryStore())
+	require.NoError(t, err)
+	return mw
 }

@@ -14,7 +14,6 @@ import (
 
 	"github.com/eventbus-go/eventbus/bus"
 	"github.com/eventbus-go/eventbus/bus/codec"
-	"github.com/eventbus-go/eventbus/bus/middleware"
 	"github.com/eventbus-go/eventbus/internal/testbroker"
 )
 
@@ -78,7 +77,7 @@ func TestEventbusReadsPulsarClientMessages(t *testing.T) {
 
 	b := openBus(t, testbroker.Pulsar(t))
 	got := newInbox()
-	subscribe(t, b, topic, got.handle, bus.Use(middleware.Dedup(middleware.NewMemoryStore())))
+	subscribe(t, b, topic, got.handle, bus.Use(memoryDedup(t)))
 
 	start := time.Now()
 	send := func(msg *pulsar.ProducerMessage) {

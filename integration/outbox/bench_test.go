@@ -74,7 +74,7 @@ func benchTopic(b *testing.B) string {
 
 // benchRelay runs a relay until the benchmark ends.
 func benchRelay(b *testing.B, db *sql.DB, bu *bus.Bus, onPublished func(context.Context, string, []*bus.Message)) *outbox.Relay {
-	r, err := outbox.NewRelay(db, bu, outbox.OnPublished(onPublished), outbox.RelayLogger(slog.New(slog.DiscardHandler)))
+	r, err := outbox.NewRelay(db, bu, outbox.OnPublished(onPublished), outbox.Logger(slog.New(slog.DiscardHandler)))
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -83,7 +83,7 @@ func uniqueTopic(t *testing.T) string {
 
 func openBus(t *testing.T, url string) *bus.Bus {
 	t.Helper()
-	b, err := bus.Open(t.Context(), url, bus.WithLogger(testLogger(t)))
+	b, err := bus.Open(t.Context(), url, bus.Logger(testLogger(t)))
 	require.NoError(t, err)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -329,7 +329,7 @@ func brokerPosition(m *bus.Message) string {
 func runRelay(t *testing.T, db *sql.DB, b *bus.Bus, opts ...outbox.RelayOption) (r *outbox.Relay, stop func()) {
 	t.Helper()
 	defaults := []outbox.RelayOption{outbox.PollInterval(20 * time.Millisecond), outbox.BatchSize(faultBatch),
-		outbox.Lease(time.Second), outbox.Backoff(10*time.Millisecond, 200*time.Millisecond), outbox.RelayLogger(testLogger(t))}
+		outbox.Lease(time.Second), outbox.Backoff(10*time.Millisecond, 200*time.Millisecond), outbox.Logger(testLogger(t))}
 	r, err := outbox.NewRelay(db, b, append(defaults, opts...)...)
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -422,7 +422,9 @@ func TestFaultBusUnavailable(t *testing.T) {
 		p, c := newProducer(db.DB, topic, keys), newChecker()
 		consume(t, b, topic, p, c)
 		flaky := &flakyConn{target: b}
-		r, _ := runRelay(t, db.DB, bus.NewBus(flaky, "flaky://", testLogger(t)))
+		flakyBus, err := bus.NewBus(flaky, "flaky://", bus.Logger(testLogger(t)))
+		require.NoError(t, err)
+		r, _ := runRelay(t, db.DB, flakyBus)
 
 		require.NoError(t, p.write(t.Context(), events/3))
 		c.waitFor(t, events/6)

@@ -8,9 +8,12 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
+	"errors"
+	"io"
 	"testing"
 	"time"
 
+	"github.com/eventbus-go/eventbus/bus"
 	"github.com/eventbus-go/eventbus/examples/internal/example"
 	"github.com/eventbus-go/eventbus/internal/testbroker"
 	"github.com/eventbus-go/eventbus/internal/testdb"
@@ -18,7 +21,29 @@ import (
 	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx", for testdb
 	"github.com/stretchr/testify/require"
 	_ "modernc.org/sqlite" // database/sql driver "sqlite", for testdb
+
+	// The backends the tests run every example on, whatever drivers the
+	// example's main imports. The kafka driver needs cgo.
+	_ "github.com/eventbus-go/eventbus/kafka"
+	_ "github.com/eventbus-go/eventbus/memory"
+	_ "github.com/eventbus-go/eventbus/pulsar"
 )
+
+// Run opens url, runs flow on it and closes the bus, as an example's main
+// does, giving in-flight handlers up to 30 seconds to finish even when ctx
+// is done.
+func Run[O any](ctx context.Context, url string, flow example.Flow[O], out io.Writer) (outcome O, err error) {
+	b, err := bus.Open(ctx, url)
+	if err != nil {
+		return outcome, err
+	}
+	defer func() {
+		closeCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		err = errors.Join(err, b.Close(closeCtx))
+	}()
+	return flow(ctx, b, out)
+}
 
 // Each runs an example's flow as a subtest per backend, named "memory",
 // "kafka" and "pulsar", and hands check the outcome and the story printed.
@@ -38,7 +63,7 @@ func Each[O any](t *testing.T, flow example.Flow[O], check func(t *testing.T, ou
 			ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 			defer cancel()
 			var story bytes.Buffer
-			outcome, err := example.Run(ctx, url, flow, &story)
+			outcome, err := Run(ctx, url, flow, &story)
 			require.NoError(t, err, story.String())
 			check(t, outcome, story.String())
 		})
@@ -76,7 +101,7 @@ func NoSetup[O any](t *testing.T, flow example.Flow[O], check func(t *testing.T,
 	t.Helper()
 	t.Setenv("DATABASE_URL", "")
 	var story bytes.Buffer
-	outcome, err := example.Run(t.Context(), "mem://", flow, &story)
+	outcome, err := Run(t.Context(), "mem://", flow, &story)
 	require.NoError(t, err, story.String())
 	check(t, outcome, story.String())
 }

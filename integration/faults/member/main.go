@@ -52,7 +52,7 @@ func run(url, topic, group, name string, failRate, panicRate float64, work time.
 	terminate := make(chan os.Signal, 1)
 	signal.Notify(terminate, syscall.SIGTERM)
 	ctx := context.Background()
-	b, err := bus.Open(ctx, url, bus.WithLogger(logger))
+	b, err := bus.Open(ctx, url, bus.Logger(logger))
 	if err != nil {
 		return err
 	}
@@ -72,7 +72,7 @@ func run(url, topic, group, name string, failRate, panicRate float64, work time.
 		return err
 	}
 	_, err = b.Subscribe(ctx, topic, handler, bus.Group(group), bus.Concurrency(concurrency),
-		bus.Retry(bus.RetryPolicy{MaxAttempts: 3, InitialBackoff: 10 * time.Millisecond, MaxBackoff: 100 * time.Millisecond, Multiplier: 2}))
+		bus.Retry(bus.RetryPolicy{MaxAttempts: 3, InitialBackoff: 10 * time.Millisecond, MaxBackoff: 100 * time.Millisecond, HoldInterval: 100 * time.Millisecond, Multiplier: 2}))
 	if err != nil {
 		return err
 	}

@@ -53,7 +53,7 @@ func run(url, in, out, group, name string, failRate float64, work time.Duration,
 	terminate := make(chan os.Signal, 1)
 	signal.Notify(terminate, syscall.SIGTERM)
 	ctx := context.Background()
-	b, err := bus.Open(ctx, url, bus.WithLogger(logger))
+	b, err := bus.Open(ctx, url, bus.Logger(logger))
 	if err != nil {
 		return err
 	}
@@ -74,7 +74,7 @@ func run(url, in, out, group, name string, failRate float64, work time.Duration,
 		return err
 	}
 	_, err = b.Subscribe(ctx, in, handler, bus.Group(group), bus.Concurrency(concurrency), bus.Transactional(),
-		bus.Retry(bus.RetryPolicy{MaxAttempts: 5, InitialBackoff: 10 * time.Millisecond, MaxBackoff: 100 * time.Millisecond, Multiplier: 2}))
+		bus.Retry(bus.RetryPolicy{MaxAttempts: 5, InitialBackoff: 10 * time.Millisecond, MaxBackoff: 100 * time.Millisecond, HoldInterval: 100 * time.Millisecond, Multiplier: 2}))
 	if err != nil {
 		return err
 	}

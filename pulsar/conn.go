@@ -165,14 +165,7 @@ func (c *conn) Publish(ctx context.Context, topic string, msgs []driver.Message)
 			settle(i, fmt.Errorf("pulsar: publish to %s: not published: %w", full, err))
 			continue
 		}
-		pm := &pulsar.ProducerMessage{
-			Payload:    m.Payload,
-			Key:        m.Key,
-			EventTime:  eventTime(m.Time),
-			DeliverAt:  m.DeliverAt,
-			Properties: make(map[string]string, len(m.Header)+5),
-		}
-		driver.EncodeHeaders(m, func(k, v string) { pm.Properties[k] = v })
+		pm := producerMessage(m)
 		if size, limit := wireSize(pm, c.cfg.batching), c.cfg.brokerMaxMessageSize(); size > limit {
 			settle(i, fmt.Errorf("pulsar: publish to %s: %w: the client counts %d bytes (with batching, key and headers count twice), the broker takes at most %d",
 				full, driver.ErrMessageTooLarge, size, limit))

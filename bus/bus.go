@@ -90,7 +90,7 @@ func (b *Bus) Publish(ctx context.Context, topic string, msgs ...*Message) error
 	now := time.Now().Round(0)
 	// Times to the millisecond, the precision of Kafka's and Pulsar's own
 	// timestamps, so that the Pulsar event time carries them whole.
-	nowMillis := now.Truncate(time.Millisecond)
+	nowMillis := now.Add(-time.Duration(now.Nanosecond() % int(time.Millisecond)))
 	for i, m := range msgs {
 		if m == nil {
 			return fmt.Errorf("eventbus: publish to %q: message %d is nil", topic, i)

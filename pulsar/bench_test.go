@@ -2,6 +2,8 @@ package pulsar_test
 
 import (
 	"context"
+	"encoding/binary"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -215,4 +217,115 @@ func BenchmarkConsume(b *testing.B) {
 		b.StopTimer()
 		closeSub(b, sub)
 	})
+}
+
+// latencyRate is the fixed publish rate of BenchmarkLatency, messages per
+// second.
+const latencyRate = 2000
+
+// BenchmarkLatency publishes b.N single messages at latencyRate, each from
+// a goroutine of its own (as requests of a web service do), to a group
+// subscribed on the same bus, and reports percentiles of the time a
+// Publish takes (until the broker confirmed the message) and of the time
+// from its start until the handler runs. Variants: the default batching
+// (eager flush), timer-only batching (batchingMaxPublishDelay, 10 ms) and
+// no batching; beside them raw pulsar-client-go Send, which sends its
+// batch at once, at the same rate.
+//
+//	go test -run '^$' -bench Latency -benchtime 10000x ./pulsar/
+func BenchmarkLatency(b *testing.B) {
+	for _, v := range []struct{ name, params string }{
+		{"bus", ""},
+		{"bus/batchingEagerFlush=false", "batchingEagerFlush=false"},
+		{"bus/batching=false", "batching=false"},
+	} {
+		b.Run(v.name, func(b *testing.B) {
+			ctx := context.Background()
+			bb := openBus(b, v.params)
+			topic := newTopic(b)
+			received := make([]time.Duration, b.N)
+			var handled atomic.Int64
+			done := make(chan struct{})
+			sub, err := bb.Subscribe(ctx, topic, func(_ context.Context, m *bus.Message) error {
+				if len(m.Payload) != benchPayloadBytes {
+					return nil // the warm-up message
+				}
+				i, sent := decodeStamp(m.Payload)
+				received[i] = time.Since(sent)
+				if handled.Add(1) == int64(b.N) {
+					close(done)
+				}
+				return nil
+			}, bus.Group("latency"))
+			require.NoError(b, err)
+			defer closeSub(b, sub)
+			require.NoError(b, bb.Publish(ctx, topic, &bus.Message{Payload: []byte("warm-up")}))
+			published := atRate(b, func(i int) error {
+				return bb.Publish(ctx, topic, &bus.Message{Key: strconv.Itoa(i % benchKeys), Payload: stamp(i)})
+			})
+			select {
+			case <-done:
+			case <-time.After(time.Minute):
+				b.Fatalf("handled %d of %d messages", handled.Load(), b.N)
+			}
+			reportPercentiles(b, "publish", published)
+			reportPercentiles(b, "e2e", received)
+		})
+	}
+	b.Run("raw-Send", func(b *testing.B) {
+		p := rawProducer(b, rawClient(b), newTopic(b))
+		rawSend(b, p, 1)
+		published := atRate(b, func(i int) error {
+			_, err := p.Send(context.Background(), &apachepulsar.ProducerMessage{Key: strconv.Itoa(i % benchKeys), Payload: benchPayload})
+			return err
+		})
+		reportPercentiles(b, "publish", published)
+	})
+}
+
+// atRate calls publish(i) for i < b.N at latencyRate, each call in a
+// goroutine of its own, and returns how long each took.
+func atRate(b *testing.B, publish func(i int) error) []time.Duration {
+	took := make([]time.Duration, b.N)
+	var wg sync.WaitGroup
+	var failed atomic.Int64
+	b.ResetTimer()
+	start := time.Now()
+	for i := range b.N {
+		time.Sleep(time.Until(start.Add(time.Duration(i) * time.Second / latencyRate)))
+		wg.Go(func() {
+			began := time.Now()
+			if publish(i) != nil {
+				failed.Add(1)
+			}
+			took[i] = time.Since(began)
+		})
+	}
+	wg.Wait()
+	require.Zero(b, failed.Load())
+	return took
+}
+
+// stamp is a benchmark payload carrying its index and the time it was made.
+func stamp(i int) []byte {
+	p := make([]byte, benchPayloadBytes)
+	binary.BigEndian.PutUint64(p, uint64(i))
+	binary.BigEndian.PutUint64(p[8:], uint64(time.Now().UnixNano()))
+	return p
+}
+
+func decodeStamp(p []byte) (int, time.Time) {
+	return int(binary.BigEndian.Uint64(p)), time.Unix(0, int64(binary.BigEndian.Uint64(p[8:])))
+}
+
+// reportPercentiles reports p50, p99 and max of ds in milliseconds.
+func reportPercentiles(b *testing.B, what string, ds []time.Duration) {
+	slices.Sort(ds)
+	at := func(q float64) float64 {
+		return float64(ds[min(len(ds)-1, int(q*float64(len(ds))))]) / float64(time.Millisecond)
+	}
+	b.ReportMetric(at(0.50), what+"-p50-ms")
+	b.ReportMetric(at(0.99), what+"-p99-ms")
+	b.ReportMetric(float64(ds[len(ds)-1])/float64(time.Millisecond), what+"-max-ms")
+	b.ReportMetric(0, "ns/op")
 }

@@ -330,3 +330,30 @@ func TestEphemeralSubscriptionStartsAtLatest(t *testing.T) {
 	require.NoError(t, b.Publish(ctx, topic, &bus.Message{Payload: []byte("after")}))
 	assert.Equal(t, "after", string(receive(t, got, "the message published after subscribing").Payload))
 }
+
+// With eager flushing a Publish does not wait for its batch to fill or for
+// batchingMaxPublishDelay: here the delay is an hour and batches could hold
+// a thousand messages, yet concurrent single-message publishes, some added
+// while a flush is in flight, all return, on a plain and on a partitioned
+// topic.
+func TestEagerFlushSendsBatchesWithoutWaitingForTheDelay(t *testing.T) {
+	b := openBus(t, "batchingMaxPublishDelay=1h&batchingMaxMessages=1000")
+	plain, partitioned := newTopic(t), newTopic(t)
+	adminPut(t, "/admin/v2/persistent/public/default/"+partitioned+"/partitions", "application/json", "3")
+	for _, topic := range []string{plain, partitioned} {
+		ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+		var wg sync.WaitGroup
+		errs := make(chan error, 50)
+		for i := range 50 {
+			wg.Go(func() {
+				errs <- b.Publish(ctx, topic, &bus.Message{Key: strconv.Itoa(i % 7), Payload: []byte("m")})
+			})
+		}
+		wg.Wait()
+		cancel()
+		close(errs)
+		for err := range errs {
+			require.NoError(t, err, "topic %s", topic)
+		}
+	}
+}

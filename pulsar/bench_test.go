@@ -12,6 +12,7 @@ import (
 
 	apachepulsar "github.com/apache/pulsar-client-go/pulsar"
 	"github.com/eventbus-go/eventbus/bus"
+	"github.com/eventbus-go/eventbus/bus/bustest"
 	"github.com/eventbus-go/eventbus/internal/testbroker"
 	"github.com/stretchr/testify/require"
 )
@@ -97,8 +98,12 @@ func rawSendAs(b *testing.B, p apachepulsar.Producer, n int, format wireFormat) 
 	require.Zero(b, failed.Load())
 }
 
-func reportRate(b *testing.B, start time.Time) {
+// reportRate reports msgs/s since start and the process's CPU time per
+// message since cpu (bustest.ProcessCPU): the client's share, not the
+// broker's.
+func reportRate(b *testing.B, start time.Time, cpu time.Duration) {
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "msgs/s")
+	b.ReportMetric(float64(bustest.ProcessCPU()-cpu)/float64(b.N)/1e3, "cpu-µs/msg")
 }
 
 func BenchmarkPublish(b *testing.B) {
@@ -106,56 +111,62 @@ func BenchmarkPublish(b *testing.B) {
 		p := rawProducer(b, rawClient(b), newTopic(b))
 		rawSend(b, p, 1) // connect before timing
 		b.ResetTimer()
-		start := time.Now()
+		start, cpu := time.Now(), bustest.ProcessCPU()
 		rawSend(b, p, b.N)
-		reportRate(b, start)
+		reportRate(b, start, cpu)
 	})
 	// The same in the wire format of earlier versions, and in eventbus's:
 	// what the wire format costs.
-	for name, format := range map[string]wireFormat{"raw-five-properties": fiveProperties, "raw-eventbus-mapping": eventbusMapping} {
-		b.Run(name, func(b *testing.B) {
+	for _, v := range []struct {
+		name   string
+		format wireFormat
+	}{{"raw-five-properties", fiveProperties}, {"raw-eventbus-mapping", eventbusMapping}} {
+		b.Run(v.name, func(b *testing.B) {
 			p := rawProducer(b, rawClient(b), newTopic(b))
 			rawSend(b, p, 1)
 			b.ResetTimer()
-			start := time.Now()
-			rawSendAs(b, p, b.N, format)
-			reportRate(b, start)
+			start, cpu := time.Now(), bustest.ProcessCPU()
+			rawSendAs(b, p, b.N, v.format)
+			reportRate(b, start, cpu)
 		})
 	}
-	b.Run("bus", func(b *testing.B) {
-		ctx := context.Background()
-		bb := openBus(b, "")
-		topic := newTopic(b)
-		require.NoError(b, bb.Publish(ctx, topic, &bus.Message{Payload: benchPayload}))
-		var next atomic.Int64
-		errs := make(chan error, benchPublishers)
-		b.ResetTimer()
-		start := time.Now()
-		var wg sync.WaitGroup
-		for range benchPublishers {
-			wg.Go(func() {
-				msgs := make([]*bus.Message, 0, benchChunk)
-				for {
-					from := int(next.Add(benchChunk)) - benchChunk
-					if from >= b.N {
-						return
+	// The default, and batches sent only when full or after the delay.
+	for _, v := range []struct{ name, params string }{{"bus", ""}, {"bus/batchingEagerFlush=false", "batchingEagerFlush=false"}} {
+		b.Run(v.name, func(b *testing.B) {
+			ctx := context.Background()
+			bb := openBus(b, v.params)
+			topic := newTopic(b)
+			require.NoError(b, bb.Publish(ctx, topic, &bus.Message{Payload: benchPayload}))
+			var next atomic.Int64
+			errs := make(chan error, benchPublishers)
+			b.ResetTimer()
+			start, cpu := time.Now(), bustest.ProcessCPU()
+			var wg sync.WaitGroup
+			for range benchPublishers {
+				wg.Go(func() {
+					msgs := make([]*bus.Message, 0, benchChunk)
+					for {
+						from := int(next.Add(benchChunk)) - benchChunk
+						if from >= b.N {
+							return
+						}
+						msgs = msgs[:0]
+						for i := from; i < min(from+benchChunk, b.N); i++ {
+							msgs = append(msgs, &bus.Message{Key: strconv.Itoa(i % benchKeys), Payload: benchPayload})
+						}
+						if err := bb.Publish(ctx, topic, msgs...); err != nil {
+							errs <- err
+							return
+						}
 					}
-					msgs = msgs[:0]
-					for i := from; i < min(from+benchChunk, b.N); i++ {
-						msgs = append(msgs, &bus.Message{Key: strconv.Itoa(i % benchKeys), Payload: benchPayload})
-					}
-					if err := bb.Publish(ctx, topic, msgs...); err != nil {
-						errs <- err
-						return
-					}
-				}
-			})
-		}
-		wg.Wait()
-		reportRate(b, start)
-		close(errs)
-		require.NoError(b, <-errs)
-	})
+				})
+			}
+			wg.Wait()
+			reportRate(b, start, cpu)
+			close(errs)
+			require.NoError(b, <-errs)
+		})
+	}
 }
 
 // BenchmarkConsume drains a topic filled with messages in eventbus's wire
@@ -175,7 +186,7 @@ func BenchmarkConsume(b *testing.B) {
 		consumer.Close()
 		rawSendAs(b, rawProducer(b, client, topic), b.N, eventbusMapping)
 		b.ResetTimer()
-		start := time.Now()
+		start, cpu := time.Now(), bustest.ProcessCPU()
 		consumer, err = client.Subscribe(opts)
 		require.NoError(b, err)
 		defer consumer.Close()
@@ -186,7 +197,7 @@ func BenchmarkConsume(b *testing.B) {
 			require.NoError(b, err)
 			require.NoError(b, consumer.Ack(m))
 		}
-		reportRate(b, start)
+		reportRate(b, start, cpu)
 	})
 	b.Run("bus", func(b *testing.B) {
 		ctx := context.Background()
@@ -200,7 +211,7 @@ func BenchmarkConsume(b *testing.B) {
 		var handled atomic.Int64
 		done := make(chan struct{})
 		b.ResetTimer()
-		start := time.Now()
+		start, cpu := time.Now(), bustest.ProcessCPU()
 		sub, err = bb.Subscribe(ctx, topic, func(context.Context, *bus.Message) error {
 			if handled.Add(1) == int64(b.N) {
 				close(done)
@@ -213,7 +224,7 @@ func BenchmarkConsume(b *testing.B) {
 		case <-time.After(5 * time.Minute):
 			b.Fatalf("handled %d of %d messages", handled.Load(), b.N)
 		}
-		reportRate(b, start)
+		reportRate(b, start, cpu)
 		b.StopTimer()
 		closeSub(b, sub)
 	})

@@ -65,9 +65,9 @@ var publishBuffers = sync.Pool{New: func() any { return new([]driver.Message) }}
 
 // Publish sends msgs to topic and returns once the backend holds all of
 // them durably. It fills an empty ID with a UUIDv7 and a zero Time with the
-// current time to the millisecond, in place. Inside a Transactional handler, with the
-// handler's ctx, it buffers them instead, to be committed with the
-// handled message's acknowledgement. When some messages fail it returns a
+// current time to the millisecond, in place. Inside a Transactional
+// handler, with the handler's ctx, it buffers them instead, to be committed
+// with the handled message's acknowledgement. When some messages fail it returns a
 // *PublishError naming them; the others were published.
 func (b *Bus) Publish(ctx context.Context, topic string, msgs ...*Message) error {
 	if err := b.startPublish(topic); err != nil {

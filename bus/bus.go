@@ -65,9 +65,9 @@ var publishBuffers = sync.Pool{New: func() any { return new([]driver.Message) }}
 
 // Publish sends msgs to topic and returns once the backend holds all of
 // them durably. It fills an empty ID with a UUIDv7 and a zero Time with the
-// current time, in place. Inside a Transactional handler, with the
-// handler's ctx, it buffers them instead, to be committed with the
-// handled message's acknowledgement. When some messages fail it returns a
+// current time to the millisecond, in place. Inside a Transactional
+// handler, with the handler's ctx, it buffers them instead, to be committed
+// with the handled message's acknowledgement. When some messages fail it returns a
 // *PublishError naming them; the others were published.
 func (b *Bus) Publish(ctx context.Context, topic string, msgs ...*Message) error {
 	if err := b.startPublish(topic); err != nil {
@@ -88,6 +88,9 @@ func (b *Bus) Publish(ctx context.Context, topic string, msgs ...*Message) error
 		publishBuffers.Put(buf)
 	}()
 	now := time.Now().Round(0)
+	// Times to the millisecond, the precision of Kafka's and Pulsar's own
+	// timestamps, so that the Pulsar event time carries them whole.
+	nowMillis := now.Add(-time.Duration(now.Nanosecond() % int(time.Millisecond)))
 	for i, m := range msgs {
 		if m == nil {
 			return fmt.Errorf("eventbus: publish to %q: message %d is nil", topic, i)
@@ -96,7 +99,7 @@ func (b *Bus) Publish(ctx context.Context, topic string, msgs ...*Message) error
 			m.ID = newID(now)
 		}
 		if m.Time.IsZero() {
-			m.Time = now
+			m.Time = nowMillis
 		}
 		if err := checkUTF8(m); err != nil {
 			return fmt.Errorf("%w: publish to %q: message %d (id %q): %w", ErrInvalidMessage, topic, i, m.ID, err)

@@ -121,7 +121,10 @@ func perMessage(err error, n int) driver.MessageErrors {
 // In a retry stage it waits at the head of its key's queue instead: the
 // key's later parked messages are due no earlier and must run after it.
 func (s *Subscription) holdUntilDue(q *keyQueue, m *Message) bool {
-	wait := time.Until(m.DeliverAt)
+	var wait time.Duration
+	if !m.DeliverAt.IsZero() { // most messages are due: spare them the clock
+		wait = time.Until(m.DeliverAt)
+	}
 	if wait <= 0 {
 		if q.key == "" && m.Key != "" && !s.cfg.companion.unordered {
 			s.rejoin(q, m)

@@ -23,7 +23,9 @@ type Message struct {
 	// Header carries user headers and the content-type set by codecs.
 	// Names starting with "ce_" are CloudEvents attributes.
 	Header map[string]string
-	// Time is when the event happened. Publish fills a zero Time with now.
+	// Time is when the event happened. Publish fills a zero Time with the
+	// current time to the millisecond (the precision of Kafka and Pulsar
+	// timestamps).
 	// A delivered message whose producer set no event time has the
 	// backend's time of the message (Kafka's record timestamp, Pulsar's
 	// publish time).

@@ -22,8 +22,9 @@ func (s *Subscription) run(q *keyQueue) {
 	attempt := max(m.receipt.Attempt, 1) + q.failures
 	m.Attempt = attempt
 	outputs, err := s.invoke(m)
-	now := time.Now()
+	var now time.Time // only a failure needs the clock
 	if err != nil {
+		now = time.Now()
 		q.failures++
 		if q.failures == 1 {
 			q.firstFailure = now

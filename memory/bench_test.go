@@ -38,12 +38,13 @@ func BenchmarkEndToEnd(b *testing.B) {
 		}()
 		b.ReportAllocs()
 		b.ResetTimer()
+		cpu := bustest.ProcessCPU()
 		for range b.N {
 			ch <- &bus.Message{Payload: payload}
 		}
 		close(ch)
 		<-done
 		b.StopTimer()
-		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
+		bustest.ReportRate(b, cpu)
 	})
 }

@@ -11,12 +11,23 @@ import (
 // applies, once it is due. It keeps its place in the log meanwhile, so it
 // counts toward retention until the group acks it.
 
+// clock reads the time once, when first asked: most messages carry no
+// delay and most scans need no time at all.
+type clock struct{ now time.Time }
+
+func (c *clock) Now() time.Time {
+	if c.now.IsZero() {
+		c.now = time.Now()
+	}
+	return c.now
+}
+
 // delay puts the message at offset, just taken by the cursor, in the
-// delayed list when it is not due at now, and reports whether it did.
+// delayed list when it is not due yet, and reports whether it did.
 // t.mu is held.
-func (g *group) delay(offset int64, now time.Time) bool {
+func (g *group) delay(offset int64, c *clock) bool {
 	at := g.topic.at(offset).DeliverAt
-	if !at.After(now) {
+	if at.IsZero() || !at.After(c.Now()) {
 		return false
 	}
 	i, _ := slices.BinarySearchFunc(g.delayed, at, func(e pendingEntry, at time.Time) int { return e.readyAt.Compare(at) })
@@ -27,11 +38,14 @@ func (g *group) delay(offset int64, now time.Time) bool {
 	return true
 }
 
-// releaseDue moves the delayed messages due at now to pending. t.mu is
+// releaseDue moves the delayed messages that are due to pending. t.mu is
 // held.
-func (g *group) releaseDue(now time.Time) {
+func (g *group) releaseDue(c *clock) {
+	if len(g.delayed) == 0 {
+		return
+	}
 	n := 0
-	for n < len(g.delayed) && !g.delayed[n].readyAt.After(now) {
+	for n < len(g.delayed) && !g.delayed[n].readyAt.After(c.Now()) {
 		e := g.delayed[n]
 		e.readyAt = time.Time{}
 		g.addPending(e, g.topic.at(e.offset).Key)

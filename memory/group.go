@@ -115,8 +115,8 @@ func (m *member) Receive(ctx context.Context, batch []driver.Delivery) (int, err
 func (m *member) fill(batch []driver.Delivery) (n int, nextDue time.Time) {
 	g, t := m.group, m.group.topic
 	passedOver := false
-	now := time.Now()
-	g.releaseDue(now)
+	var now clock
+	g.releaseDue(&now)
 	if len(g.pending) > 0 {
 		clear(m.skipped)
 		for i := 0; i < len(g.pending) && n < len(batch); {
@@ -125,7 +125,7 @@ func (m *member) fill(batch []driver.Delivery) (n int, nextDue time.Time) {
 			switch {
 			case key != "" && (m.skipped[key] || m.busyElsewhere(key)):
 				m.skipped[key] = true
-			case e.readyAt.After(now):
+			case !e.readyAt.IsZero() && e.readyAt.After(now.Now()):
 				if nextDue.IsZero() || e.readyAt.Before(nextDue) {
 					nextDue = e.readyAt
 				}
@@ -148,7 +148,7 @@ func (m *member) fill(batch []driver.Delivery) (n int, nextDue time.Time) {
 	}
 	for n < len(batch) && g.cursor < t.end() {
 		offset := g.advance()
-		if g.delay(offset, now) {
+		if g.delay(offset, &now) {
 			continue
 		}
 		if key := t.at(offset).Key; key != "" && (g.waiting[key] > 0 || m.busyElsewhere(key)) {

@@ -36,6 +36,7 @@ type config struct {
 	sendTimeout             time.Duration
 	batching                bool
 	batchingMaxPublishDelay time.Duration
+	batchingEagerFlush      bool
 	batchingMaxMessages     int
 	maxPendingMessages      int
 
@@ -79,6 +80,7 @@ func parseConfig(cfg driver.OpenConfig) (*config, error) {
 		sendTimeout:             q.Duration("sendTimeout", 30*time.Second),
 		batching:                q.Bool("batching", true),
 		batchingMaxPublishDelay: q.Duration("batchingMaxPublishDelay", 10*time.Millisecond),
+		batchingEagerFlush:      q.Bool("batchingEagerFlush", true),
 		batchingMaxMessages:     q.Int("batchingMaxMessages", 1000, 1),
 		maxPendingMessages:      q.Int("maxPendingMessages", 10000, 1),
 

@@ -27,6 +27,7 @@ func TestParseConfigDefaults(t *testing.T) {
 	assert.Equal(t, "default", c.namespace)
 	assert.Equal(t, 1000, c.receiverQueueSize)
 	assert.Equal(t, 10*time.Millisecond, c.batchingMaxPublishDelay)
+	assert.True(t, c.batchingEagerFlush)
 	assert.Equal(t, defaultMaxMessageBytes, c.maxMessageBytes)
 	assert.Nil(t, c.clientOptions().Authentication)
 }
@@ -35,7 +36,7 @@ func TestParseConfigParameters(t *testing.T) {
 	ca := t.TempDir() + "/ca.pem"
 	require.NoError(t, os.WriteFile(ca, []byte("x"), 0o600))
 	c, err := parse(t, "pulsar+ssl://a,b:2?tenant=acme&namespace=orders&token=s3cret&tlsTrustCertsFile="+url.QueryEscape(ca)+
-		"&tlsValidateHostname=false&receiverQueueSize=5000&sendTimeout=5s&batchingMaxPublishDelay=1ms&maxMessageBytes=1048576")
+		"&tlsValidateHostname=false&receiverQueueSize=5000&sendTimeout=5s&batchingMaxPublishDelay=1ms&batchingEagerFlush=false&maxMessageBytes=1048576")
 	require.NoError(t, err)
 	assert.Equal(t, "pulsar+ssl://a:6651,b:2", c.serviceURL)
 	assert.Equal(t, "acme", c.tenant)
@@ -43,6 +44,7 @@ func TestParseConfigParameters(t *testing.T) {
 	assert.Equal(t, 5000, c.receiverQueueSize)
 	assert.Equal(t, 5*time.Second, c.sendTimeout)
 	assert.Equal(t, time.Millisecond, c.batchingMaxPublishDelay)
+	assert.False(t, c.batchingEagerFlush)
 	assert.Equal(t, 1<<20, c.maxMessageBytes)
 	opts := c.clientOptions()
 	assert.Equal(t, ca, opts.TLSTrustCertsFilePath)

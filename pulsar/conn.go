@@ -35,6 +35,11 @@ type conn struct {
 	mu        sync.Mutex
 	closed    driver.CloseFlag
 	producers map[string]*producerEntry // by full topic name
+
+	// stopFlushers ends every producer's flushEagerly loop at Close.
+	stopFlushers context.CancelFunc
+	flushersCtx  context.Context
+	flushers     sync.WaitGroup
 }
 
 // producerEntry is a cached producer; ready is closed once producer or err
@@ -46,6 +51,9 @@ type producerEntry struct {
 	// pending counts sends not yet called back, so Close flushes only a
 	// producer that has something to flush.
 	pending atomic.Int64
+	// flushWanted asks flushEagerly to send the open batches; nil
+	// without eager flushing.
+	flushWanted chan struct{}
 }
 
 func open(ctx context.Context, oc driver.OpenConfig) (driver.Conn, error) {
@@ -67,7 +75,9 @@ func open(ctx context.Context, oc driver.OpenConfig) (driver.Conn, error) {
 		client.Close()
 		return nil, err
 	}
-	return &conn{cfg: cfg, client: client, admin: admin, logger: oc.Logger, producers: make(map[string]*producerEntry)}, nil
+	c := &conn{cfg: cfg, client: client, admin: admin, logger: oc.Logger, producers: make(map[string]*producerEntry)}
+	c.flushersCtx, c.stopFlushers = context.WithCancel(context.Background())
+	return c, nil
 }
 
 func (c *conn) topic(name string) (string, error) {
@@ -118,8 +128,36 @@ func (c *conn) createProducer(topic string, e *producerEntry) {
 			delete(c.producers, topic)
 		}
 		c.mu.Unlock()
+	} else if c.cfg.batching && c.cfg.batchingEagerFlush {
+		c.mu.Lock()
+		if !c.closed.IsClosed() { // else Close has waited for the flushers already
+			e.flushWanted = make(chan struct{}, 1)
+			c.flushers.Add(1)
+			go c.flushEagerly(e)
+		}
+		c.mu.Unlock()
 	}
 	close(e.ready)
+}
+
+// flushEagerly sends a producer's open batches whenever a Publish has
+// added to them, one flush at a time: while a flush waits for the broker,
+// the messages published meanwhile gather into the next batches. Under
+// light load a message so waits about one broker round trip rather than
+// batchingMaxPublishDelay; under heavy load batches fill up and go by
+// size while a flush is in flight, as they would without it.
+func (c *conn) flushEagerly(e *producerEntry) {
+	defer c.flushers.Done()
+	for {
+		select {
+		case <-e.flushWanted:
+		case <-c.flushersCtx.Done():
+			return
+		}
+		// A failed send reports to its own callback; the flush's error
+		// adds nothing.
+		_ = e.producer.FlushWithCtx(c.flushersCtx)
+	}
 }
 
 // Publish sends every message asynchronously, so they batch, and waits for
@@ -167,14 +205,7 @@ func (c *conn) Publish(ctx context.Context, topic string, msgs []driver.Message)
 			settle(i, fmt.Errorf("pulsar: publish to %s: not published: %w", full, err))
 			continue
 		}
-		pm := &pulsar.ProducerMessage{
-			Payload:    m.Payload,
-			Key:        m.Key,
-			EventTime:  eventTime(m.Time),
-			DeliverAt:  m.DeliverAt,
-			Properties: make(map[string]string, len(m.Header)+5),
-		}
-		driver.EncodeHeaders(m, func(k, v string) { pm.Properties[k] = v })
+		pm := producerMessage(m)
 		if size, limit := wireSize(pm, c.cfg.batching), c.cfg.brokerMaxMessageSize(); size > limit {
 			settle(i, fmt.Errorf("pulsar: publish to %s: %w: the client counts %d bytes (with batching, key and headers count twice), the broker takes at most %d",
 				full, driver.ErrMessageTooLarge, size, limit))
@@ -188,6 +219,12 @@ func (c *conn) Publish(ctx context.Context, topic string, msgs []driver.Message)
 			}
 			settle(i, err)
 		})
+	}
+	if e.flushWanted != nil {
+		select {
+		case e.flushWanted <- struct{}{}:
+		default: // a flush is asked for already
+		}
 	}
 	select {
 	case <-done:
@@ -240,6 +277,8 @@ func (c *conn) Close(ctx context.Context) error {
 	}
 	entries := slices.Collect(maps.Values(c.producers))
 	c.mu.Unlock()
+	c.stopFlushers()
+	c.flushers.Wait()
 
 	errs := make([]error, len(entries))
 	var wg sync.WaitGroup

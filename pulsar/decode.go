@@ -9,13 +9,27 @@ import (
 	"github.com/eventbus-go/eventbus/bus/driver"
 )
 
-// setFallbacks completes a delivered message whose producer was not
-// eventbus. Without a ce_id it gets the ID "<topic>/<ledger>:<entry>:<partition>:<batch>"
-// from the message ID, such as "persistent://public/default/orders/12:40:0:3":
-// unique within the cluster and the same on every redelivery and in every
-// subscription. Without a ce_time its Time is the producer's event time, or
-// the broker's publish time when the producer set none: the client reports
-// an unset event time as the Unix epoch, never a real event time.
+// decodeMessage is the message msg carries, the inverse of
+// producerMessage: ce_* and other properties through driver.DecodeHeader,
+// then setFallbacks.
+func decodeMessage(msg pulsar.Message) driver.Message {
+	m := driver.Message{Key: msg.Key(), Payload: msg.Payload()}
+	for k, v := range msg.Properties() {
+		driver.DecodeHeader(&m, k, v)
+	}
+	setFallbacks(&m, msg)
+	return m
+}
+
+// setFallbacks completes the ID and Time of a message without ce_id or
+// ce_time. Without a ce_id (a producer other than eventbus) it gets the ID
+// "<topic>/<ledger>:<entry>:<partition>:<batch>" from the message ID, such
+// as "persistent://public/default/orders/12:40:0:3": unique within the
+// cluster and the same on every redelivery and in every subscription.
+// Without a ce_time (eventbus writes none for a time in whole milliseconds)
+// its Time is the event time, or the broker's publish time when the
+// producer set none: the client reports an unset event time as the Unix
+// epoch, never a real event time.
 func setFallbacks(d *driver.Message, msg pulsar.Message) {
 	if d.ID == "" {
 		id := msg.ID()
@@ -37,14 +51,4 @@ func setFallbacks(d *driver.Message, msg pulsar.Message) {
 			d.Time = msg.PublishTime()
 		}
 	}
-}
-
-// eventTime is the Pulsar event time of a message published at t: Pulsar
-// keeps unsigned milliseconds since 1970, where 0 means none, so an earlier
-// time is left out (it travels in ce_time only).
-func eventTime(t time.Time) time.Time {
-	if t.UnixMilli() <= 0 {
-		return time.Time{}
-	}
-	return t
 }

@@ -13,6 +13,12 @@
 // type. Without a group the subscription is non-durable and starts at the
 // latest message.
 //
+// Messages travel as CloudEvents binary mode mapped onto Pulsar's own
+// fields, with as few properties as round-tripping allows (wire.go and
+// docs/pulsar.md, "Wire format"). A Publish has its batches sent at once
+// unless a flush is already waiting for the broker (conn.flushEagerly), so
+// a lone message does not wait for the batching delay.
+//
 // The driver only moves messages and carries out acks and nacks: retries
 // and dead letters are the bus error policy, the same as on every backend,
 // so Pulsar's own dead-letter policy is not used. docs/pulsar.md lists

@@ -46,9 +46,10 @@ func openUnmanagedBus(t testing.TB, params string) *bus.Bus {
 // openBusWith is openUnmanagedBus with bus options.
 func openBusWith(t testing.TB, params string, opts ...bus.OpenOption) *bus.Bus {
 	t.Helper()
-	url := testbroker.Pulsar(t)
+	// The test broker's admin API, which need not be on the default port.
+	url := testbroker.Pulsar(t) + "?adminURL=" + testbroker.PulsarAdmin(t)
 	if params != "" {
-		url += "?" + params
+		url += "&" + params
 	}
 	b, err := bus.Open(context.Background(), url, append([]bus.OpenOption{bus.Logger(testLogger(t))}, opts...)...)
 	require.NoError(t, err)

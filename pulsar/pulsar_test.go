@@ -41,7 +41,12 @@ func TestRoundTripAndEscapeHatches(t *testing.T) {
 	require.True(t, m.As(&cm))
 	assert.Equal(t, "persistent://public/default/"+topic, cm.Topic())
 	assert.Equal(t, "k1", cm.Key())
-	assert.Equal(t, "1.0", cm.Properties()["ce_specversion"])
+	assert.Equal(t, map[string]string{
+		"ce_id":   sent.ID,
+		"ce_time": "2026-01-02T03:04:05.000000006Z", // finer than the event time's milliseconds
+		"ce_type": "com.example.order",
+		"x-user":  "u",
+	}, cm.Properties())
 	assert.True(t, at.Truncate(time.Millisecond).Equal(cm.EventTime()), "event time has millisecond precision")
 	var pm apachepulsar.Message
 	require.True(t, m.As(&pm))
@@ -324,4 +329,31 @@ func TestEphemeralSubscriptionStartsAtLatest(t *testing.T) {
 	got := subscribeChan(t, b, topic)
 	require.NoError(t, b.Publish(ctx, topic, &bus.Message{Payload: []byte("after")}))
 	assert.Equal(t, "after", string(receive(t, got, "the message published after subscribing").Payload))
+}
+
+// With eager flushing a Publish does not wait for its batch to fill or for
+// batchingMaxPublishDelay: here the delay is an hour and batches could hold
+// a thousand messages, yet concurrent single-message publishes, some added
+// while a flush is in flight, all return, on a plain and on a partitioned
+// topic.
+func TestEagerFlushSendsBatchesWithoutWaitingForTheDelay(t *testing.T) {
+	b := openBus(t, "batchingMaxPublishDelay=1h&batchingMaxMessages=1000")
+	plain, partitioned := newTopic(t), newTopic(t)
+	adminPut(t, "/admin/v2/persistent/public/default/"+partitioned+"/partitions", "application/json", "3")
+	for _, topic := range []string{plain, partitioned} {
+		ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+		var wg sync.WaitGroup
+		errs := make(chan error, 50)
+		for i := range 50 {
+			wg.Go(func() {
+				errs <- b.Publish(ctx, topic, &bus.Message{Key: strconv.Itoa(i % 7), Payload: []byte("m")})
+			})
+		}
+		wg.Wait()
+		cancel()
+		close(errs)
+		for err := range errs {
+			require.NoError(t, err, "topic %s", topic)
+		}
+	}
 }

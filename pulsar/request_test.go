@@ -9,8 +9,8 @@ import (
 
 // go test -run '^$' -bench RequestReply -benchtime 1000x ./pulsar/
 //
-// With batching as configured by default (up to 10 ms per publish, paid on
-// both hops) and without it.
+// With batching as configured by default (eager flush: a lone request and
+// its reply are sent at once) and without batching.
 func BenchmarkRequestReply(b *testing.B) {
 	for _, params := range []string{"", "batching=false"} {
 		b.Run("params="+params, func(b *testing.B) {

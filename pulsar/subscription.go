@@ -131,7 +131,7 @@ func (s *subscription) Receive(ctx context.Context, batch []driver.Delivery) (in
 func (s *subscription) fill(d *driver.Delivery, cm pulsar.ConsumerMessage) {
 	msg := cm.Message
 	*d = driver.Delivery{
-		Message: driver.Message{Key: msg.Key(), Payload: msg.Payload()},
+		Message: decodeMessage(msg),
 		Receipt: driver.Receipt{
 			Attempt:   int(msg.RedeliveryCount()) + 1,
 			Partition: -1,
@@ -140,10 +140,6 @@ func (s *subscription) fill(d *driver.Delivery, cm pulsar.ConsumerMessage) {
 			Native:    cm,
 		},
 	}
-	for k, v := range msg.Properties() {
-		driver.DecodeHeader(&d.Message, k, v)
-	}
-	setFallbacks(&d.Message, msg)
 	if s.partitioned {
 		d.Partition = msg.ID().PartitionIdx()
 	}

@@ -13,12 +13,11 @@ import (
 )
 
 // TestTelemetry runs bustest.RunTelemetry on three-partition topics, with
-// lag from the admin API and a trace continued from a raw
+// lag from the admin API (openBusWith gives its URL) and a trace continued from a raw
 // pulsar-client-go producer.
 func TestTelemetry(t *testing.T) {
-	params := "adminURL=" + testbroker.PulsarAdmin(t)
 	bustest.RunTelemetry(t, bustest.TelemetryHarness{
-		Open: func(t *testing.T, opts ...bus.OpenOption) *bus.Bus { return openBusWith(t, params, opts...) },
+		Open: func(t *testing.T, opts ...bus.OpenOption) *bus.Bus { return openBusWith(t, "", opts...) },
 		NewTopic: func(t *testing.T) string {
 			topic := newTopic(t)
 			adminPut(t, "/admin/v2/persistent/public/default/"+topic+"/partitions", "application/json", "3")

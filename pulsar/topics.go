@@ -173,13 +173,24 @@ func (c *conn) GroupLag(ctx context.Context, group, topic string) ([]driver.Part
 			driver.DecodeHeader(&m, k, v)
 		}
 		if m.Time.IsZero() {
-			if ms, err := strconv.ParseInt(msgs[0].Properties["publish-time"], 10, 64); err == nil {
-				m.Time = time.UnixMilli(ms)
-			}
+			// Without ce_time: the peek shows no event time, but the
+			// broker's publish time.
+			m.Time = parsePublishTime(msgs[0].Properties["publish-time"])
 		}
 		lags[i].Oldest = m.Time
 	}
 	return lags, nil
+}
+
+// parsePublishTime reads the publish time a peek reports: the broker
+// writes it in ISO 8601, older ones in milliseconds since 1970. It is zero
+// when absent or unreadable.
+func parsePublishTime(value string) time.Time {
+	if ms, err := strconv.ParseInt(value, 10, 64); err == nil {
+		return time.UnixMilli(ms)
+	}
+	t, _ := driver.ParseTime(value)
+	return t
 }
 
 func (c *conn) topicName(topic string) (*utils.TopicName, error) {
@@ -250,15 +261,10 @@ func (c *conn) ReadTopic(ctx context.Context, topic string, follow bool, fn func
 					}
 					return
 				}
-				var d driver.Delivery
-				d.Message = driver.Message{Key: msg.Key(), Payload: msg.Payload()}
-				for k, v := range msg.Properties() {
-					driver.DecodeHeader(&d.Message, k, v)
+				d := driver.Delivery{
+					Message: decodeMessage(msg),
+					Receipt: driver.Receipt{Attempt: 1, Partition: -1, Offset: -1, Native: msg},
 				}
-				if d.Time.IsZero() {
-					d.Time = msg.PublishTime()
-				}
-				d.Receipt = driver.Receipt{Attempt: 1, Partition: -1, Offset: -1, Native: msg}
 				if len(parts) > 1 {
 					d.Partition = int32(i)
 				}

@@ -26,6 +26,27 @@ func pulsarClient(t *testing.T) pulsar.Client {
 	return client
 }
 
+// cloudEventAttributes recovers a CloudEvent's attributes from a message
+// eventbus published, as docs/pulsar.md tells a plain Pulsar consumer to:
+// ce_* properties are attributes; specversion is 1.0, type
+// eventbus.message and source eventbus when absent; time is ce_time, else
+// the event time.
+func cloudEventAttributes(m pulsar.Message) map[string]string {
+	attrs := map[string]string{"specversion": "1.0", "type": "eventbus.message", "source": "eventbus"}
+	if !m.EventTime().IsZero() {
+		attrs["time"] = m.EventTime().UTC().Format(time.RFC3339Nano)
+	}
+	for k, v := range m.Properties() {
+		if name, ok := strings.CutPrefix(k, "ce_"); ok {
+			attrs[name] = v
+		}
+	}
+	if ct, ok := m.Properties()["content-type"]; ok {
+		attrs["datacontenttype"] = ct
+	}
+	return attrs
+}
+
 func TestPulsarClientReadsEventbusMessages(t *testing.T) {
 	url := testbroker.Pulsar(t)
 	topic := uniqueName("interop-pulsar-read")
@@ -38,30 +59,56 @@ func TestPulsarClientReadsEventbusMessages(t *testing.T) {
 
 	b := openBus(t, url)
 	orders := bus.NewTopic(topic, codec.JSON[order]{}).WithEventType("com.example.order.created")
-	m, err := orders.Message("o-1", order{ID: "o-1", Total: 5})
+	typed, err := orders.Message("o-1", order{ID: "o-1", Total: 5})
 	require.NoError(t, err)
 	at := time.Date(2040, 2, 3, 4, 5, 6, 789000000, time.UTC)
-	m.Time = at
-	m.Header["tenant"] = "acme"
-	require.NoError(t, b.Publish(t.Context(), topic, m))
+	typed.Time = at
+	typed.Header["tenant"] = "acme"
+	typed.Header["ce_subject"] = "o-1"
+	// A plain message with a time finer than milliseconds and a source.
+	precise := time.Date(2041, 1, 1, 0, 0, 0, 123456789, time.UTC)
+	plain := &bus.Message{Payload: []byte("plain"), Time: precise, Header: map[string]string{"ce_source": "/shop"}}
+	require.NoError(t, b.Publish(t.Context(), topic, typed, plain))
 
 	ctx, cancel := context.WithTimeout(t.Context(), waitTimeout)
 	defer cancel()
-	raw, err := consumer.Receive(ctx)
-	require.NoError(t, err)
-	require.NoError(t, consumer.Ack(raw))
+	byID := map[string]pulsar.Message{}
+	for range 2 { // batches of different keys may arrive in either order
+		raw, err := consumer.Receive(ctx)
+		require.NoError(t, err)
+		require.NoError(t, consumer.Ack(raw))
+		byID[raw.Properties()["ce_id"]] = raw
+	}
+
+	raw := byID[typed.ID]
+	require.NotNil(t, raw, "the typed message arrived: %v", byID)
 	assert.Equal(t, map[string]string{
-		"ce_specversion": "1.0",
-		"ce_id":          m.ID,
-		"ce_time":        "2040-02-03T04:05:06.789Z",
-		"ce_type":        "com.example.order.created",
-		"ce_source":      "eventbus",
-		"content-type":   "application/json",
-		"tenant":         "acme",
-	}, raw.Properties())
+		"ce_id":        typed.ID,
+		"ce_type":      "com.example.order.created",
+		"ce_subject":   "o-1",
+		"content-type": "application/json",
+		"tenant":       "acme",
+	}, raw.Properties(), "a time in whole milliseconds travels as the event time alone; constants do not travel")
 	assert.Equal(t, "o-1", raw.Key())
 	assert.JSONEq(t, `{"id":"o-1","total":5}`, string(raw.Payload()))
 	assert.True(t, at.Equal(raw.EventTime()), "the Pulsar event time is the event's time: %v", raw.EventTime())
+	assert.Equal(t, map[string]string{
+		"specversion": "1.0", "id": typed.ID, "time": "2040-02-03T04:05:06.789Z",
+		"type": "com.example.order.created", "source": "eventbus", "subject": "o-1",
+		"datacontenttype": "application/json",
+	}, cloudEventAttributes(raw))
+
+	raw = byID[plain.ID]
+	require.NotNil(t, raw, "the plain message arrived: %v", byID)
+	assert.Equal(t, map[string]string{
+		"ce_id":     plain.ID,
+		"ce_time":   "2041-01-01T00:00:00.123456789Z",
+		"ce_source": "/shop",
+	}, raw.Properties(), "a time finer than milliseconds travels as ce_time too")
+	assert.Equal(t, map[string]string{
+		"specversion": "1.0", "id": plain.ID, "time": "2041-01-01T00:00:00.123456789Z",
+		"type": "eventbus.message", "source": "/shop",
+	}, cloudEventAttributes(raw))
 }
 
 func TestEventbusReadsPulsarClientMessages(t *testing.T) {

@@ -35,10 +35,6 @@ func TestConformance(t *testing.T) {
 		ConnAs:         []any{new(apachepulsar.Client)},
 		MessageAs:      []any{new(apachepulsar.ConsumerMessage), new(apachepulsar.Message)},
 		PublishForeign: sendRaw,
-		Transactions:   true,
-		// pulsar-client-go acknowledges no batched message in a
-		// transaction.
-		TransactionsOpen: func(t *testing.T) *bus.Bus { return openUnmanagedBus(t, "batching=false") },
 	})
 }
 

@@ -2,11 +2,14 @@ package pulsar
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/apache/pulsar-client-go/pulsar"
 	pulsarlog "github.com/apache/pulsar-client-go/pulsar/log"
@@ -27,11 +30,20 @@ type conn struct {
 	admin  pulsaradmin.Client // nil without adminURL
 	logger *slog.Logger
 
-	producers *producerCache
+	mu        sync.Mutex
+	closed    bool
+	producers map[string]*producerEntry // by full topic name
+}
 
-	mu       sync.Mutex
-	closed   bool
-	txClient pulsar.Client // with transactions enabled; made by the first SubscribeTx
+// producerEntry is a cached producer; ready is closed once producer or err
+// is set, so concurrent first publishes to a topic create it only once.
+type producerEntry struct {
+	ready    chan struct{}
+	producer pulsar.Producer
+	err      error
+	// pending counts sends not yet called back, so Close flushes only a
+	// producer that has something to flush.
+	pending atomic.Int64
 }
 
 func open(ctx context.Context, oc driver.OpenConfig) (driver.Conn, error) {
@@ -40,7 +52,7 @@ func open(ctx context.Context, oc driver.OpenConfig) (driver.Conn, error) {
 		return nil, err
 	}
 	opts := cfg.clientOptions()
-	opts.Logger = clientLogger(oc.Logger)
+	opts.Logger = pulsarlog.NewLoggerWithSlog(slog.New(quietHandler{oc.Logger.Handler()}))
 	if err := cfg.reach(ctx); err != nil {
 		return nil, fmt.Errorf("pulsar: connect to %s: %w", cfg.serviceURL, err)
 	}
@@ -53,11 +65,59 @@ func open(ctx context.Context, oc driver.OpenConfig) (driver.Conn, error) {
 		client.Close()
 		return nil, err
 	}
-	return &conn{cfg: cfg, client: client, admin: admin, logger: oc.Logger, producers: newProducerCache(client, cfg, cfg.batching)}, nil
+	return &conn{cfg: cfg, client: client, admin: admin, logger: oc.Logger, producers: make(map[string]*producerEntry)}, nil
 }
 
 func (c *conn) topic(name string) (string, error) {
 	return fullTopicName(name, c.cfg.tenant, c.cfg.namespace)
+}
+
+// producer returns the cached producer of a full topic name, creating it on
+// first use. CreateProducer takes no ctx: it runs on its own, and every
+// caller waits for it or for its own ctx.
+func (c *conn) producer(ctx context.Context, topic string) (*producerEntry, error) {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return nil, driver.ErrClosed
+	}
+	e, ok := c.producers[topic]
+	if !ok {
+		e = &producerEntry{ready: make(chan struct{})}
+		c.producers[topic] = e
+		go c.createProducer(topic, e)
+	}
+	c.mu.Unlock()
+	select {
+	case <-e.ready:
+		return e, e.err
+	case <-ctx.Done():
+		return nil, fmt.Errorf("create producer: %w", ctx.Err())
+	}
+}
+
+func (c *conn) createProducer(topic string, e *producerEntry) {
+	e.producer, e.err = c.client.CreateProducer(pulsar.ProducerOptions{
+		Topic: topic,
+		// Key-based batches hold one key each, so a Key_Shared
+		// subscription can hand each batch to the key's consumer.
+		BatcherBuilderType:      pulsar.KeyBasedBatchBuilder,
+		DisableBatching:         !c.cfg.batching,
+		BatchingMaxPublishDelay: c.cfg.batchingMaxPublishDelay,
+		BatchingMaxMessages:     uint(c.cfg.batchingMaxMessages),
+		MaxPendingMessages:      c.cfg.maxPendingMessages,
+		SendTimeout:             c.cfg.sendTimeout,
+	})
+	if e.err != nil {
+		e.err = fmt.Errorf("create producer: %w", mapError(e.err))
+		// Forget the failure so a later publish tries again.
+		c.mu.Lock()
+		if c.producers[topic] == e {
+			delete(c.producers, topic)
+		}
+		c.mu.Unlock()
+	}
+	close(e.ready)
 }
 
 // Publish sends every message asynchronously, so they batch, and waits for
@@ -73,7 +133,7 @@ func (c *conn) Publish(ctx context.Context, topic string, msgs []driver.Message)
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("pulsar: publish to %s: none published: %w", full, err)
 	}
-	e, err := c.producers.get(ctx, full)
+	e, err := c.producer(ctx, full)
 	if err != nil {
 		return fmt.Errorf("pulsar: publish to %s: none published: %w", full, err)
 	}
@@ -105,9 +165,17 @@ func (c *conn) Publish(ctx context.Context, topic string, msgs []driver.Message)
 			settle(i, fmt.Errorf("pulsar: publish to %s: not published: %w", full, err))
 			continue
 		}
-		pm, err := c.producerMessage(full, m)
-		if err != nil {
-			settle(i, err)
+		pm := &pulsar.ProducerMessage{
+			Payload:    m.Payload,
+			Key:        m.Key,
+			EventTime:  eventTime(m.Time),
+			DeliverAt:  m.DeliverAt,
+			Properties: make(map[string]string, len(m.Header)+5),
+		}
+		driver.EncodeHeaders(m, func(k, v string) { pm.Properties[k] = v })
+		if size, limit := wireSize(pm, c.cfg.batching), c.cfg.brokerMaxMessageSize(); size > limit {
+			settle(i, fmt.Errorf("pulsar: publish to %s: %w: the client counts %d bytes (with batching, key and headers count twice), the broker takes at most %d",
+				full, driver.ErrMessageTooLarge, size, limit))
 			continue
 		}
 		e.pending.Add(1)
@@ -160,7 +228,8 @@ func (c *conn) As(target any) bool {
 }
 
 // Close flushes every producer within ctx, then closes the producers and
-// the clients.
+// the client. pulsar-client-go fails pending sends on Close, hence the
+// flush first.
 func (c *conn) Close(ctx context.Context) error {
 	c.mu.Lock()
 	if c.closed {
@@ -168,14 +237,30 @@ func (c *conn) Close(ctx context.Context) error {
 		return nil
 	}
 	c.closed = true
-	txClient := c.txClient
+	entries := slices.Collect(maps.Values(c.producers))
 	c.mu.Unlock()
-	err := c.producers.close(ctx)
-	if txClient != nil {
-		txClient.Close()
+
+	errs := make([]error, len(entries))
+	var wg sync.WaitGroup
+	for i, e := range entries {
+		wg.Go(func() {
+			if !isClosed(e.ready) || e.producer == nil {
+				// Nothing was sent on a producer still being
+				// created; closing the client ends its creation.
+				return
+			}
+			// Nothing pending, nothing to flush: a done ctx is no failure.
+			if n := e.pending.Load(); n > 0 {
+				if err := e.producer.FlushWithCtx(ctx); err != nil {
+					errs[i] = fmt.Errorf("pulsar: flush producer of %s with %d messages pending: %w", e.producer.Topic(), n, err)
+				}
+			}
+			e.producer.Close()
+		})
 	}
+	wg.Wait()
 	c.client.Close()
-	return err
+	return errors.Join(errs...)
 }
 
 func isClosed(ch <-chan struct{}) bool {
@@ -185,11 +270,6 @@ func isClosed(ch <-chan struct{}) bool {
 	default:
 		return false
 	}
-}
-
-// clientLogger is the logger of pulsar-client-go's clients.
-func clientLogger(l *slog.Logger) pulsarlog.Logger {
-	return pulsarlog.NewLoggerWithSlog(slog.New(quietHandler{l.Handler()}))
 }
 
 // quietHandler turns pulsar-client-go's chatty Info logs (connections,

@@ -67,10 +67,6 @@ type Harness struct {
 	// Transactions tells that the backend serves bus.Transactional; when
 	// false, the suite checks that it refuses them with ErrUnsupported.
 	Transactions bool
-	// TransactionsOpen, when set, opens the bus of the transactional
-	// case instead of Open, for a backend whose transactions need a
-	// configuration of their own (Pulsar: inputs published unbatched).
-	TransactionsOpen func(t *testing.T) *bus.Bus
 }
 
 type suite struct {
@@ -148,12 +144,7 @@ func runParallel(t *testing.T, tests []namedTest) {
 // open returns a bus closed at the end of the test.
 func (s *suite) open(t *testing.T) *bus.Bus {
 	t.Helper()
-	return s.closeAtCleanup(t, s.Open(t))
-}
-
-// closeAtCleanup closes b when t ends.
-func (s *suite) closeAtCleanup(t *testing.T, b *bus.Bus) *bus.Bus {
-	t.Helper()
+	b := s.Open(t)
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), s.Timeout)
 		defer cancel()

@@ -18,12 +18,7 @@ import (
 // output is seen once, in per-key order. A backend without transactions
 // must refuse the subscription instead.
 func (s *suite) testTransactional(t *testing.T) {
-	var b *bus.Bus
-	if s.TransactionsOpen != nil {
-		b = s.closeAtCleanup(t, s.TransactionsOpen(t))
-	} else {
-		b = s.open(t)
-	}
+	b := s.open(t)
 	in, out := s.topic(t), s.topic(t)
 	var (
 		mu   sync.Mutex

@@ -112,14 +112,17 @@ func (s *subscription) endOffsets(ctx context.Context) ([]kafka.TopicPartition, 
 }
 
 // isRetriable tells errors that go away by themselves, such as those of a
-// partition whose leader is being elected.
+// partition whose leader is being elected, or of a topic created a moment
+// ago whose leader epoch the asked broker does not know yet. A partition's
+// error in a result carries no retriable flag of its own.
 func isRetriable(err error) bool {
 	var kerr kafka.Error
 	if !errors.As(err, &kerr) {
 		return false
 	}
 	switch kerr.Code() {
-	case kafka.ErrNotLeaderForPartition, kafka.ErrLeaderNotAvailable, kafka.ErrUnknownTopicOrPart:
+	case kafka.ErrNotLeaderForPartition, kafka.ErrLeaderNotAvailable, kafka.ErrUnknownTopicOrPart,
+		kafka.ErrUnknownLeaderEpoch, kafka.ErrFencedLeaderEpoch:
 		return true
 	}
 	return kerr.IsRetriable()

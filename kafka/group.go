@@ -112,14 +112,17 @@ func (s *subscription) endOffsets(ctx context.Context) ([]kafka.TopicPartition, 
 }
 
 // isRetriable tells errors that go away by themselves, such as those of a
-// partition whose leader is being elected.
+// partition whose leader is being elected, or of a topic created a moment
+// ago whose leader epoch the asked broker does not know yet. A partition's
+// error in a result carries no retriable flag of its own.
 func isRetriable(err error) bool {
 	var kerr kafka.Error
 	if !errors.As(err, &kerr) {
 		return false
 	}
 	switch kerr.Code() {
-	case kafka.ErrNotLeaderForPartition, kafka.ErrLeaderNotAvailable, kafka.ErrUnknownTopicOrPart:
+	case kafka.ErrNotLeaderForPartition, kafka.ErrLeaderNotAvailable, kafka.ErrUnknownTopicOrPart,
+		kafka.ErrUnknownLeaderEpoch, kafka.ErrFencedLeaderEpoch:
 		return true
 	}
 	return kerr.IsRetriable()
@@ -153,19 +156,22 @@ func (s *subscription) rebalance(c *kafka.Consumer, ev kafka.Event) error {
 // resumeFromCommits reads the group's commits of newly assigned
 // partitions, whose metadata names the offsets the previous owner acked
 // beyond them, and lets poll resume the partitions. Without it they still
-// start at their commit, and those offsets are handled again.
+// start at their commit, and those offsets are handled again. A
+// transactional subscription waits until it has read every partition's
+// commit, and seeks each partition there itself rather than trusting
+// librdkafka's own lookup, which has started a partition taken over from a
+// killed member at its beginning: everything before the commit would run
+// again, and its outputs commit a second time.
 func (s *subscription) resumeFromCommits(tps []kafka.TopicPartition) {
-	committed, err := s.consumer.Committed(tps, int(commitsTimeout.Milliseconds()))
+	committed, err := s.committedOffsets(tps)
 	for err != nil && s.tx != nil {
-		// Without the acked offsets a transactional subscription would
-		// commit their outputs a second time: wait for them.
 		s.logger.Warn("kafka: cannot read the group's commits; trying again", "partitions", ids(tps), "err", err)
 		select {
 		case <-time.After(time.Second):
 		case <-s.stop:
 			return
 		}
-		committed, err = s.consumer.Committed(tps, int(commitsTimeout.Milliseconds()))
+		committed, err = s.committedOffsets(tps)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -174,15 +180,40 @@ func (s *subscription) resumeFromCommits(tps []kafka.TopicPartition) {
 			"partitions", ids(tps), "err", err)
 	}
 	for _, tp := range committed {
-		if p := s.parts[tp.Partition]; p != nil && p.loading && tp.Metadata != nil && tp.Offset >= 0 {
+		p := s.parts[tp.Partition]
+		if p == nil || !p.loading {
+			continue
+		}
+		if tp.Metadata != nil && tp.Offset >= 0 {
 			p.resume(int64(tp.Offset), *tp.Metadata)
+		}
+		if s.tx != nil {
+			p.restarting, p.seekTo = true, int64(kafka.OffsetBeginning) // auto.offset.reset=earliest
+			if tp.Offset >= 0 {
+				p.seekTo = int64(tp.Offset)
+			}
 		}
 	}
 	for _, tp := range tps {
 		if p := s.parts[tp.Partition]; p != nil {
-			p.loading = false // poll resumes it
+			p.loading = false // poll seeks and resumes it
 		}
 	}
+}
+
+// committedOffsets reads the group's commits of tps. An error of any one
+// partition fails it: an unreadable commit must not pass for none.
+func (s *subscription) committedOffsets(tps []kafka.TopicPartition) ([]kafka.TopicPartition, error) {
+	committed, err := s.consumer.Committed(tps, int(commitsTimeout.Milliseconds()))
+	if err != nil {
+		return nil, err
+	}
+	for _, tp := range committed {
+		if tp.Error != nil {
+			return nil, fmt.Errorf("partition %d: %w", tp.Partition, tp.Error)
+		}
+	}
+	return committed, nil
 }
 
 // commitsTimeout bounds the wait for the group's commits of new partitions.

@@ -2,6 +2,7 @@ package kafka
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net/url"
 	"testing"
@@ -49,5 +50,19 @@ func TestConsumerConfigPerGroupProtocol(t *testing.T) {
 	assert.Equal(t, "consumer", next["group.protocol"])
 	for _, key := range []string{"partition.assignment.strategy", "session.timeout.ms", "heartbeat.interval.ms"} {
 		assert.NotContains(t, next, key, "the broker owns %s under KIP-848", key)
+	}
+}
+
+// TestIsRetriable checks that a partition's leader-epoch error, which
+// carries no retriable flag in a ListOffsets result, counts as passing.
+func TestIsRetriable(t *testing.T) {
+	for code, want := range map[confluent.ErrorCode]bool{
+		confluent.ErrUnknownLeaderEpoch:       true,
+		confluent.ErrFencedLeaderEpoch:        true,
+		confluent.ErrLeaderNotAvailable:       true,
+		confluent.ErrTopicAuthorizationFailed: false,
+	} {
+		err := fmt.Errorf("end offset of partition 0: %w", confluent.NewError(code, "", false))
+		assert.Equal(t, want, isRetriable(err), "%v", code)
 	}
 }

@@ -389,7 +389,7 @@ func (s *subscription) restartAtCommit(p *partition, idle <-chan struct{}) {
 	wait.Stop()
 	tp := []kafka.TopicPartition{{Topic: &s.topic, Partition: p.id}}
 	for {
-		committed, err := s.consumer.Committed(tp, int(commitsTimeout.Milliseconds()))
+		committed, err := s.committedOffsets(tp)
 		s.mu.Lock()
 		if s.parts[p.id] != p || s.stopping {
 			s.mu.Unlock()

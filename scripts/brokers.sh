@@ -333,10 +333,11 @@ wait_serving() {
 
 # pulsar_steady PID returns once Pulsar passed three checks in a row, a
 # second apart, without its bookie dropping out meanwhile: the admin API lists
-# the bookie, a new topic can be created (a new ledger on the bookie) and the
-# broker's health check produces and consumes. One round trip on an existing
-# topic is not enough: a bookie whose registration flaps serves it now and
-# then, yet fails most new ledgers.
+# the bookie, a new topic can be created (a new ledger on the bookie), the
+# broker's health check produces and consumes, and the transaction
+# coordinator's assign topic exists (bus.Transactional needs it). One round
+# trip on an existing topic is not enough: a bookie whose registration flaps
+# serves it now and then, yet fails most new ledgers.
 pulsar_steady() {
   local pid=$1 admin=${EVENTBUS_TEST_PULSAR_ADMIN%/} bookie deadline ok=0 flaps last=-1 topic err
   bookie=127.0.0.1:$(<"$STATE/pulsar/bookie-port")
@@ -358,6 +359,9 @@ pulsar_steady() {
       err="creating the new topic $topic failed"
     elif ! curl -fsS --max-time 20 "$admin/admin/v2/brokers/health?topicVersion=V2" >/dev/null 2>&1; then
       err="the broker health check (produce and consume) failed"
+    elif ! curl -fsS --max-time 10 "$admin/admin/v2/persistent/pulsar/system/transaction_coordinator_assign/partitions" |
+      grep -q '"partitions":[1-9]'; then
+      err="the transaction coordinator's assign topic pulsar/system/transaction_coordinator_assign is missing"
     fi
     curl -fsS --max-time 10 -X DELETE "$admin/admin/v2/$topic?force=true" >/dev/null 2>&1 || true
     last=$flaps

@@ -1,8 +1,9 @@
 // Command transform is the transactional service of the fault suite
 // (package integration/faults): in one group it turns every message of an
 // input topic into one output message (same key, payload "out/<payload>")
-// with bus.Transactional, fails some handler runs after publishing, and
-// prints one line per successful handler run on stdout:
+// with bus.Transactional, its name in the output's header "member", fails
+// some handler runs after publishing, and prints one line per successful
+// handler run on stdout:
 //
 //	<name> <payload> <start unix nanos>
 //
@@ -60,7 +61,7 @@ func run(url, in, out, group, name string, failRate float64, work time.Duration,
 	var stdout sync.Mutex
 	handler := func(ctx context.Context, m *bus.Message) error {
 		start := time.Now()
-		output := &bus.Message{Key: m.Key, Payload: append([]byte("out/"), m.Payload...)}
+		output := &bus.Message{Key: m.Key, Payload: append([]byte("out/"), m.Payload...), Header: map[string]string{"member": name}}
 		if err := b.Publish(ctx, out, output); err != nil {
 			return err
 		}

@@ -33,6 +33,14 @@ func BenchmarkPublishLatency(b *testing.B) {
 	be := realBackend(b)
 	topic := be.topic(b, 6)
 	var groups int
+	// What the machine alone costs: the same goroutines at the same
+	// rate, each waiting a local round trip's worth in Go.
+	b.Run("baseline/no-kafka", func(b *testing.B) {
+		benchAtRate(b, func(context.Context, *bus.Message) error {
+			time.Sleep(300 * time.Microsecond)
+			return nil
+		})
+	})
 	for _, linger := range benchLingers {
 		name, params, rawLinger := lingerCase(linger)
 		b.Run(name+"/bus", func(b *testing.B) {

@@ -269,28 +269,34 @@ func benchBusConsume(b *testing.B, c benchCluster, topic string, groups *atomic.
 // benchConsume times, per iteration, a fresh group reading n messages,
 // from its first message to its last.
 func benchConsume(b *testing.B, n int, start func(n int, first, done func()) (stop func())) {
-	var elapsed time.Duration
+	var elapsed, cpu time.Duration
 	for range b.N {
 		var began time.Time
+		var cpuBegan func() time.Duration
 		finished := make(chan struct{})
-		stop := start(n, func() { began = time.Now() }, func() { close(finished) })
+		stop := start(n, func() { began, cpuBegan = time.Now(), startCPU() }, func() { close(finished) })
 		select {
 		case <-finished:
 		case <-time.After(5 * time.Minute):
 			b.Fatal("consume did not finish")
 		}
 		elapsed += time.Since(began)
+		cpu += cpuBegan()
 		stop()
 	}
-	b.ReportMetric(float64(n*b.N)/elapsed.Seconds(), "msgs/s")
+	reportRate(b, n*b.N, elapsed, func() time.Duration { return cpu })
 }
 
 // rawConsume is a raw Poll loop that stores each message's offset, as an
 // at-least-once consumer written by hand does.
 func rawConsume(b *testing.B, servers, topic, group string, n int, first, done func()) (stop func()) {
+	// The driver's fetch settings, so that the two differ only in what
+	// happens after the fetch.
 	c, err := confluent.NewConsumer(&confluent.ConfigMap{
 		"bootstrap.servers": servers, "group.id": group, "auto.offset.reset": "earliest",
 		"enable.auto.offset.store": false, "partition.assignment.strategy": "cooperative-sticky",
+		"fetch.queue.backoff.ms": 10, "fetch.wait.max.ms": 100,
+		"max.partition.fetch.bytes": 4 << 20, "fetch.max.bytes": 52428800,
 	})
 	require.NoError(b, err)
 	require.NoError(b, c.Subscribe(topic, nil))

@@ -55,6 +55,7 @@ func (s *subscription) poll() {
 	idle := time.NewTimer(time.Hour)
 	idle.Stop()
 	empty := newEmptyWait()
+	full := false // the last accept filled the queue
 	for {
 		select {
 		case <-s.stop:
@@ -62,7 +63,7 @@ func (s *subscription) poll() {
 			return
 		default:
 		}
-		if s.backlogged() {
+		if full && s.backlogged() {
 			// Leave messages in librdkafka's bounded queue until bus
 			// catches up, but still poll now and then for rebalances.
 			idle.Reset(50 * time.Millisecond)
@@ -75,7 +76,7 @@ func (s *subscription) poll() {
 		}
 		switch e := s.consumer.Poll(0).(type) {
 		case *kafka.Message:
-			s.accept(e)
+			full = s.accept(e)
 			empty.reset()
 		case kafka.Error:
 			if e.IsFatal() {
@@ -106,21 +107,22 @@ func (s *subscription) backlogged() bool {
 
 // accept queues a polled message unless its partition is gone, the
 // subscription is stopping, the offset was polled before (librdkafka
-// refetches after a pause) or the previous owner acked it already.
-func (s *subscription) accept(m *kafka.Message) {
+// refetches after a pause) or the previous owner acked it already. It
+// reports whether the queue is full.
+func (s *subscription) accept(m *kafka.Message) (full bool) {
 	if m.TopicPartition.Error != nil {
 		s.logger.Warn("kafka: consume error", "partition", m.TopicPartition.Partition, "err", m.TopicPartition.Error)
-		return
+		return false
 	}
 	offset := int64(m.TopicPartition.Offset)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	p := s.parts[m.TopicPartition.Partition]
-	if s.stopping || p == nil || p.restarting || offset < p.next || !p.poll(offset) {
-		return
+	if !s.stopping && p != nil && !p.restarting && offset >= p.next && p.poll(offset) {
+		s.queue = append(s.queue, polled{msg: m, p: p})
+		s.wakeReceive()
 	}
-	s.queue = append(s.queue, polled{msg: m, p: p})
-	s.wakeReceive()
+	return len(s.queue) >= s.limit
 }
 
 // maintain stores what was acked for librdkafka's next commit, and pauses

@@ -78,6 +78,10 @@ func BenchmarkPublish(b *testing.B) {
 				p := rawProducer(b, c.servers, topic, rawLinger)
 				benchConcurrent(b, func(ctx context.Context, m *bus.Message) error { return rawPublish(p, topic, []*bus.Message{m}) })
 			})
+			b.Run(c.name+"/concurrent64x1/"+name+"/raw-ce-headers", func(b *testing.B) {
+				p := rawProducer(b, c.servers, topic, rawLinger)
+				benchConcurrent(b, func(ctx context.Context, m *bus.Message) error { return rawPublishCE(p, topic, []*bus.Message{m}) })
+			})
 		}
 	}
 }

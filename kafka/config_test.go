@@ -13,7 +13,7 @@ import (
 
 func TestLingerTakesZeroAndFractions(t *testing.T) {
 	for _, tt := range []struct{ query, want string }{
-		{"", "0"},
+		{"", "5"},
 		{"linger=0ms", "0"},
 		{"linger=500us", "0.5"},
 		{"linger=20ms", "20"},

@@ -10,8 +10,8 @@
 // in docs/kafka.md; any librdkafka property can be passed as
 // "librdkafka.<property>=<value>". Unknown parameters are errors.
 //
-// Publishing uses one shared idempotent producer (acks=all, no linger by
-// default); Publish waits for every delivery report. Consumers are polled
+// Publishing uses one shared idempotent producer (acks=all); Publish waits
+// for every delivery report. Consumers are polled
 // without blocking in C (poll.go), so that no cgo call of the driver holds
 // one of Go's Ps while it waits. Each subscription is one consumer in its
 // group with cooperative-sticky assignment; it commits only the

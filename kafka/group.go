@@ -174,8 +174,25 @@ func (s *subscription) resumeFromCommits(tps []kafka.TopicPartition) {
 			"partitions", ids(tps), "err", err)
 	}
 	for _, tp := range committed {
-		if p := s.parts[tp.Partition]; p != nil && p.loading && tp.Metadata != nil && tp.Offset >= 0 {
+		p := s.parts[tp.Partition]
+		if p == nil || !p.loading {
+			continue
+		}
+		if tp.Metadata != nil && tp.Offset >= 0 {
 			p.resume(int64(tp.Offset), *tp.Metadata)
+		}
+		// Records fetched before the pause took hold were thrown away
+		// by it, and librdkafka may resume after them: seek back to
+		// what this member has not polled yet, or where the group
+		// starts the partition (poll seeks, then resumes).
+		p.restarting = true
+		switch {
+		case p.next >= 0:
+			p.seekTo = p.next
+		case tp.Offset >= 0:
+			p.seekTo = int64(tp.Offset)
+		default:
+			p.seekTo = int64(kafka.OffsetBeginning) // auto.offset.reset=earliest
 		}
 	}
 	for _, tp := range tps {

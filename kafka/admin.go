@@ -230,9 +230,11 @@ func (c *conn) readFrom(ctx context.Context, tps []kafka.TopicPartition, ends ma
 		}
 		return ends != nil && len(ends) == 0
 	}
+	empty := newEmptyWait()
 	for ctx.Err() == nil {
-		switch e := consumer.Poll(int(pollTimeout.Milliseconds())).(type) {
+		switch e := consumer.Poll(0).(type) {
 		case *kafka.Message:
+			empty.reset()
 			if e.TopicPartition.Error != nil {
 				return fmt.Errorf("kafka: read partition %d: %w", e.TopicPartition.Partition, e.TopicPartition.Error)
 			}
@@ -248,14 +250,12 @@ func (c *conn) readFrom(ctx context.Context, tps []kafka.TopicPartition, ends ma
 			// Nothing came: a partition whose last offsets hold no
 			// message (transaction markers) is done at its position.
 			positions, err := consumer.Position(tps)
-			if err != nil {
-				continue
-			}
 			for _, p := range positions {
-				if p.Offset >= 0 && reached(p.Partition, int64(p.Offset)) {
+				if err == nil && p.Offset >= 0 && reached(p.Partition, int64(p.Offset)) {
 					return nil
 				}
 			}
+			empty.sleep(ctx.Done())
 		}
 	}
 	return ctx.Err()

@@ -3,9 +3,12 @@ package kafka_test
 import (
 	"context"
 	"fmt"
+	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -44,39 +47,67 @@ func benchClusters(b *testing.B) []benchCluster {
 	return clusters
 }
 
+// benchLingers are the linger settings the publish benchmarks compare:
+// the default ("") and explicit ones, each for the bus and the raw client.
+var benchLingers = []string{"", "0ms", "1ms"}
+
 func BenchmarkPublish(b *testing.B) {
 	for _, c := range benchClusters(b) {
 		topic := c.backend.topic(b, 6)
-		b.Run(c.name+"/batch1000/bus", func(b *testing.B) {
-			eb := c.backend.open(b)
-			require.NoError(b, eb.Publish(context.Background(), topic, &bus.Message{Payload: benchPayload}))
-			benchBatches(b, func(ctx context.Context, msgs []*bus.Message) error { return eb.Publish(ctx, topic, msgs...) })
-		})
-		b.Run(c.name+"/batch1000/raw", func(b *testing.B) {
-			p := rawProducer(b, c.servers, topic)
-			benchBatches(b, func(ctx context.Context, msgs []*bus.Message) error { return rawPublish(p, topic, msgs) })
-		})
-		b.Run(c.name+"/batch1000/raw-ce-headers", func(b *testing.B) {
-			p := rawProducer(b, c.servers, topic)
-			benchBatches(b, func(ctx context.Context, msgs []*bus.Message) error { return rawPublishCE(p, topic, msgs) })
-		})
-		b.Run(c.name+"/concurrent1/bus", func(b *testing.B) {
-			eb := c.backend.open(b)
-			require.NoError(b, eb.Publish(context.Background(), topic, &bus.Message{Payload: benchPayload}))
-			benchConcurrent(b, func(ctx context.Context, m *bus.Message) error { return eb.Publish(ctx, topic, m) })
-		})
-		b.Run(c.name+"/concurrent1/raw", func(b *testing.B) {
-			p := rawProducer(b, c.servers, topic)
-			benchConcurrent(b, func(ctx context.Context, m *bus.Message) error { return rawPublish(p, topic, []*bus.Message{m}) })
-		})
+		for _, linger := range benchLingers {
+			name, params, rawLinger := lingerCase(linger)
+			b.Run(c.name+"/batch1000/"+name+"/bus", func(b *testing.B) {
+				eb := c.backend.open(b, params...)
+				require.NoError(b, eb.Publish(context.Background(), topic, &bus.Message{Payload: benchPayload}))
+				benchBatches(b, func(ctx context.Context, msgs []*bus.Message) error { return eb.Publish(ctx, topic, msgs...) })
+			})
+			b.Run(c.name+"/batch1000/"+name+"/raw", func(b *testing.B) {
+				p := rawProducer(b, c.servers, topic, rawLinger)
+				benchBatches(b, func(ctx context.Context, msgs []*bus.Message) error { return rawPublish(p, topic, msgs) })
+			})
+			b.Run(c.name+"/batch1000/"+name+"/raw-ce-headers", func(b *testing.B) {
+				p := rawProducer(b, c.servers, topic, rawLinger)
+				benchBatches(b, func(ctx context.Context, msgs []*bus.Message) error { return rawPublishCE(p, topic, msgs) })
+			})
+			b.Run(c.name+"/concurrent64x1/"+name+"/bus", func(b *testing.B) {
+				eb := c.backend.open(b, params...)
+				require.NoError(b, eb.Publish(context.Background(), topic, &bus.Message{Payload: benchPayload}))
+				benchConcurrent(b, func(ctx context.Context, m *bus.Message) error { return eb.Publish(ctx, topic, m) })
+			})
+			b.Run(c.name+"/concurrent64x1/"+name+"/raw", func(b *testing.B) {
+				p := rawProducer(b, c.servers, topic, rawLinger)
+				benchConcurrent(b, func(ctx context.Context, m *bus.Message) error { return rawPublish(p, topic, []*bus.Message{m}) })
+			})
+			b.Run(c.name+"/concurrent64x1/"+name+"/raw-ce-headers", func(b *testing.B) {
+				p := rawProducer(b, c.servers, topic, rawLinger)
+				benchConcurrent(b, func(ctx context.Context, m *bus.Message) error { return rawPublishCE(p, topic, []*bus.Message{m}) })
+			})
+		}
 	}
 }
+
+// lingerCase names a benchLingers entry and gives the bus's URL parameters
+// and the raw producer's linger.ms for it.
+func lingerCase(linger string) (name string, params []string, rawLinger string) {
+	if linger == "" {
+		return "linger=default", nil, defaultLingerMs
+	}
+	d, err := time.ParseDuration(linger)
+	if err != nil {
+		panic(err)
+	}
+	return "linger=" + linger, []string{"linger=" + linger}, strconv.FormatFloat(float64(d)/float64(time.Millisecond), 'f', -1, 64)
+}
+
+// defaultLingerMs is the driver's default linger, for the raw producer.
+const defaultLingerMs = "5"
 
 func benchBatches(b *testing.B, publish func(context.Context, []*bus.Message) error) {
 	const batch = 1000
 	ctx := context.Background()
 	msgs := make([]*bus.Message, batch)
 	b.ResetTimer()
+	cpu := startCPU()
 	start := time.Now()
 	sent := 0
 	for sent < b.N {
@@ -89,14 +120,19 @@ func benchBatches(b *testing.B, publish func(context.Context, []*bus.Message) er
 		}
 		sent += n
 	}
-	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "msgs/s")
+	reportRate(b, b.N, time.Since(start), cpu)
 }
+
+const benchPublishers = 64
 
 func benchConcurrent(b *testing.B, publish func(context.Context, *bus.Message) error) {
 	ctx := context.Background()
 	var seq atomic.Int64
-	b.SetParallelism(128) // goroutines per GOMAXPROCS, each one message per call
+	// 64 goroutines in all, each one message per call: a web service's
+	// request handlers.
+	b.SetParallelism(max(1, benchPublishers/runtime.GOMAXPROCS(0)))
 	b.ResetTimer()
+	cpu := startCPU()
 	start := time.Now()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
@@ -107,15 +143,39 @@ func benchConcurrent(b *testing.B, publish func(context.Context, *bus.Message) e
 			}
 		}
 	})
-	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "msgs/s")
+	reportRate(b, b.N, time.Since(start), cpu)
+}
+
+// reportRate reports n messages in elapsed as msgs/s, and the process's CPU
+// time (user and system, librdkafka's threads included) per message since
+// cpu was started.
+func reportRate(b *testing.B, n int, elapsed time.Duration, cpu func() time.Duration) {
+	b.ReportMetric(float64(n)/elapsed.Seconds(), "msgs/s")
+	b.ReportMetric(float64(cpu())/float64(time.Microsecond)/float64(n), "cpu-µs/msg")
+}
+
+// startCPU starts counting the process's CPU time; the function it returns
+// tells how much was used since.
+func startCPU() func() time.Duration {
+	began := processCPU()
+	return func() time.Duration { return processCPU() - began }
+}
+
+func processCPU() time.Duration {
+	var u syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &u); err != nil {
+		panic(err)
+	}
+	return time.Duration(u.Utime.Nano() + u.Stime.Nano())
 }
 
 // rawProducer is a producer configured like the driver's by default
-// (idempotent, acks=all, 5ms linger, no compression, 4 MiB messages and
-// batches, 2 minutes delivery timeout) that has published to topic once.
-func rawProducer(b *testing.B, servers, topic string) *confluent.Producer {
+// (idempotent, acks=all, no compression, 4 MiB messages and batches,
+// 2 minutes delivery timeout), with linger.ms lingerMs, that has published
+// to topic once.
+func rawProducer(b *testing.B, servers, topic, lingerMs string) *confluent.Producer {
 	p, err := confluent.NewProducer(&confluent.ConfigMap{
-		"bootstrap.servers": servers, "enable.idempotence": true, "acks": "all", "linger.ms": 5,
+		"bootstrap.servers": servers, "enable.idempotence": true, "acks": "all", "linger.ms": lingerMs,
 		"compression.type": "none", "message.max.bytes": 4 << 20, "batch.size": 4 << 20,
 		"message.timeout.ms": 120000,
 	})
@@ -213,28 +273,34 @@ func benchBusConsume(b *testing.B, c benchCluster, topic string, groups *atomic.
 // benchConsume times, per iteration, a fresh group reading n messages,
 // from its first message to its last.
 func benchConsume(b *testing.B, n int, start func(n int, first, done func()) (stop func())) {
-	var elapsed time.Duration
+	var elapsed, cpu time.Duration
 	for range b.N {
 		var began time.Time
+		var cpuBegan func() time.Duration
 		finished := make(chan struct{})
-		stop := start(n, func() { began = time.Now() }, func() { close(finished) })
+		stop := start(n, func() { began, cpuBegan = time.Now(), startCPU() }, func() { close(finished) })
 		select {
 		case <-finished:
 		case <-time.After(5 * time.Minute):
 			b.Fatal("consume did not finish")
 		}
 		elapsed += time.Since(began)
+		cpu += cpuBegan()
 		stop()
 	}
-	b.ReportMetric(float64(n*b.N)/elapsed.Seconds(), "msgs/s")
+	reportRate(b, n*b.N, elapsed, func() time.Duration { return cpu })
 }
 
 // rawConsume is a raw Poll loop that stores each message's offset, as an
 // at-least-once consumer written by hand does.
 func rawConsume(b *testing.B, servers, topic, group string, n int, first, done func()) (stop func()) {
+	// The driver's fetch settings, so that the two differ only in what
+	// happens after the fetch.
 	c, err := confluent.NewConsumer(&confluent.ConfigMap{
 		"bootstrap.servers": servers, "group.id": group, "auto.offset.reset": "earliest",
 		"enable.auto.offset.store": false, "partition.assignment.strategy": "cooperative-sticky",
+		"fetch.queue.backoff.ms": 10, "fetch.wait.max.ms": 100,
+		"max.partition.fetch.bytes": 4 << 20, "fetch.max.bytes": 52428800,
 	})
 	require.NoError(b, err)
 	require.NoError(b, c.Subscribe(topic, nil))

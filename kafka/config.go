@@ -3,6 +3,7 @@ package kafka
 import (
 	"fmt"
 	"maps"
+	"strconv"
 	"strings"
 	"time"
 
@@ -65,7 +66,7 @@ func parseConfig(cfg driver.OpenConfig) (*config, error) {
 		clientID:          q.String("client_id", "eventbus"),
 		acks:              q.Enum("acks", "all", "all", "1", "0"),
 		idempotent:        q.Bool("idempotent", true),
-		linger:            q.Duration("linger", 5*time.Millisecond),
+		linger:            q.NonNegativeDuration("linger", 5*time.Millisecond),
 		compression:       q.Enum("compression", "none", "none", "gzip", "snappy", "lz4", "zstd"),
 		maxMessageBytes:   q.Int("max_message_bytes", 4<<20, 16<<10),
 		deliveryTimeout:   q.Duration("delivery_timeout", 2*time.Minute),
@@ -191,16 +192,21 @@ func (c *config) producerConfig() *kafka.ConfigMap {
 	m := kafka.ConfigMap{
 		"acks":               c.acks,
 		"enable.idempotence": c.idempotent,
-		"linger.ms":          int(c.linger.Milliseconds()),
-		"compression.type":   c.compression,
-		"message.max.bytes":  c.maxMessageBytes,
+		// librdkafka takes fractions of a millisecond.
+		"linger.ms":         strconv.FormatFloat(float64(c.linger)/float64(time.Millisecond), 'f', -1, 64),
+		"compression.type":  c.compression,
+		"message.max.bytes": c.maxMessageBytes,
 		// A message larger than batch.size (1 MB by default) next to a
 		// small one in the same partition queue was seen to be lost: the
 		// idempotent producer reported the small one as a duplicate.
-		"batch.size":             c.maxMessageBytes,
-		"message.timeout.ms":     int(c.deliveryTimeout.Milliseconds()),
-		"go.delivery.reports":    true,
-		"go.events.channel.size": 1024,
+		"batch.size":          c.maxMessageBytes,
+		"message.timeout.ms":  int(c.deliveryTimeout.Milliseconds()),
+		"go.delivery.reports": true,
+		// Publish reads only a report's partition, offset and error:
+		// copying each record's key and value back into Go memory (the
+		// client's default) is wasted work.
+		"go.delivery.report.fields": "none",
+		"go.events.channel.size":    1024,
 	}
 	maps.Copy(m, *c.base(c.producer))
 	return &m

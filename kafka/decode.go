@@ -20,8 +20,8 @@ func setPositionID(d *driver.Message, m *kafka.Message) {
 	if m.TopicPartition.Topic != nil {
 		topic = *m.TopicPartition.Topic
 	}
-	b := make([]byte, 0, len(topic)+24)
-	b = append(b, topic...)
+	var buf [128]byte // on the stack unless the topic name is long
+	b := append(buf[:0], topic...)
 	b = append(b, '/')
 	b = strconv.AppendInt(b, int64(m.TopicPartition.Partition), 10)
 	b = append(b, '/')

@@ -11,7 +11,9 @@
 // "librdkafka.<property>=<value>". Unknown parameters are errors.
 //
 // Publishing uses one shared idempotent producer (acks=all); Publish waits
-// for every delivery report. Each subscription is one consumer in its
+// for every delivery report. Consumers are polled
+// without blocking in C (poll.go), so that no cgo call of the driver holds
+// one of Go's Ps while it waits. Each subscription is one consumer in its
 // group with cooperative-sticky assignment; it commits only the
 // contiguous run of acknowledged offsets of each partition, withdraws a
 // revoked partition's messages, and rewinds a partition to a nacked

@@ -187,11 +187,20 @@ func (s *subscription) resumeFromCommits(tps []kafka.TopicPartition) {
 		if tp.Metadata != nil && tp.Offset >= 0 {
 			p.resume(int64(tp.Offset), *tp.Metadata)
 		}
-		if s.tx != nil {
-			p.restarting, p.seekTo = true, int64(kafka.OffsetBeginning) // auto.offset.reset=earliest
-			if tp.Offset >= 0 {
-				p.seekTo = int64(tp.Offset)
-			}
+		// Records fetched before the pause took hold were thrown away
+		// by it, and librdkafka may resume after them: seek back to
+		// what this member has not polled yet, or where the group
+		// starts the partition (poll seeks, then resumes). A
+		// transactional member starts at the commit it read: what it
+		// polled before is in no committed transaction.
+		p.restarting = true
+		switch {
+		case p.next >= 0 && s.tx == nil:
+			p.seekTo = p.next
+		case tp.Offset >= 0:
+			p.seekTo = int64(tp.Offset)
+		default:
+			p.seekTo = int64(kafka.OffsetBeginning) // auto.offset.reset=earliest
 		}
 	}
 	for _, tp := range tps {

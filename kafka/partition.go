@@ -4,6 +4,10 @@ import (
 	"math"
 	"slices"
 	"sort"
+
+	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
+
+	"github.com/eventbus-go/eventbus/bus/driver"
 )
 
 // partition is one assigned partition of a subscription. Its offset
@@ -56,10 +60,11 @@ type pendingOffset struct {
 	out    bool // delivered to bus and not settled yet
 }
 
-// handle is a delivery's Handle.
-type handle struct {
-	p      *partition
-	offset int64
+// delivered is the partition and offset of a delivery: its Receipt's
+// Handle is the partition, and its Native record holds the offset, so a
+// delivery costs no allocation of its own.
+func delivered(r *driver.Receipt) (*partition, int64) {
+	return r.Handle.(*partition), int64(r.Native.(*kafka.Message).TopicPartition.Offset)
 }
 
 func newPartition(id int32) *partition {
@@ -119,22 +124,24 @@ func (p *partition) find(offset int64) (int, bool) {
 
 // settle records an ack or nack of a delivered offset and reports whether
 // the delivery was still out. An ack may extend the acked prefix.
-func (p *partition) settle(h *handle, ack bool) bool {
+func (p *partition) settle(offset int64, ack bool) bool {
 	if p.gone {
 		return false
 	}
-	i, ok := p.find(h.offset)
+	i, ok := p.find(offset)
 	if !ok || !p.pending[i].out {
 		return false
 	}
 	p.pending[i].out = false
 	p.unsettled--
 	if !ack {
-		p.attempts[h.offset]++
+		p.attempts[offset]++
 		return true
 	}
 	p.pending[i].acked = true
-	delete(p.attempts, h.offset)
+	if len(p.attempts) > 0 {
+		delete(p.attempts, offset)
+	}
 	p.advance()
 	return true
 }
@@ -147,7 +154,10 @@ func (p *partition) advance() {
 	}
 	if n > 0 {
 		p.store = p.pending[n-1].offset + 1
-		p.pending = slices.Delete(p.pending, 0, n)
+		// Reslice rather than shift the rest down, which cost a copy of
+		// everything still pending on each ack; append drops the acked
+		// front when it next grows the array.
+		p.pending = p.pending[n:]
 	}
 }
 

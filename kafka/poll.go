@@ -8,9 +8,43 @@ import (
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 )
 
-// pollTimeout bounds each blocking Poll, so Close and backpressure are
-// noticed quickly.
-const pollTimeout = 100 * time.Millisecond
+// The consumer is polled without blocking, and poll waits in Go when it
+// has nothing: a blocking Poll would hold one of Go's Ps in C for its whole
+// timeout (the runtime takes a P back from a cgo call only when its
+// monitor thread notices, up to 10 ms later), stalling every goroutine
+// queued behind it. The wait starts short and doubles while the consumer
+// stays empty, so a busy consumer polls again at once and an idle one
+// costs a few hundred wake-ups a second.
+const (
+	minPollWait = 500 * time.Microsecond
+	maxPollWait = 8 * time.Millisecond
+)
+
+// emptyWait is how a poll loop waits after the consumer had nothing.
+type emptyWait struct {
+	timer *time.Timer
+	wait  time.Duration
+}
+
+func newEmptyWait() *emptyWait {
+	w := &emptyWait{timer: time.NewTimer(time.Hour), wait: minPollWait}
+	w.timer.Stop()
+	return w
+}
+
+// reset makes the next wait the shortest: the consumer had something.
+func (w *emptyWait) reset() { w.wait = minPollWait }
+
+// sleep waits until it is time to poll again or done closes.
+func (w *emptyWait) sleep(done <-chan struct{}) {
+	w.timer.Reset(w.wait)
+	select {
+	case <-w.timer.C:
+	case <-done:
+		w.timer.Stop()
+	}
+	w.wait = min(2*w.wait, maxPollWait)
+}
 
 // poll is the consumer's goroutine: it polls, serves rebalances, stores
 // offsets for commit, pauses and resumes partitions, and closes the
@@ -20,6 +54,8 @@ func (s *subscription) poll() {
 	lastMaintain := time.Now()
 	idle := time.NewTimer(time.Hour)
 	idle.Stop()
+	empty := newEmptyWait()
+	full := false // the last accept filled the queue
 	for {
 		select {
 		case <-s.stop:
@@ -27,7 +63,7 @@ func (s *subscription) poll() {
 			return
 		default:
 		}
-		if s.backlogged() {
+		if full && s.backlogged() {
 			// Leave messages in librdkafka's bounded queue until bus
 			// catches up, but still poll now and then for rebalances.
 			idle.Reset(50 * time.Millisecond)
@@ -38,9 +74,10 @@ func (s *subscription) poll() {
 			}
 			idle.Stop()
 		}
-		switch e := s.consumer.Poll(int(pollTimeout.Milliseconds())).(type) {
+		switch e := s.consumer.Poll(0).(type) {
 		case *kafka.Message:
-			s.accept(e)
+			full = s.accept(e)
+			empty.reset()
 		case kafka.Error:
 			if e.IsFatal() {
 				s.err = fmt.Errorf("kafka: consume %q: %w", s.topic, e)
@@ -50,7 +87,10 @@ func (s *subscription) poll() {
 			}
 			s.logger.Debug("kafka: consumer error", "err", e)
 		case nil:
-			lastMaintain = time.Time{}
+			s.maintain()
+			lastMaintain = time.Now()
+			empty.sleep(s.stop)
+			continue
 		}
 		if now := time.Now(); now.Sub(lastMaintain) >= 10*time.Millisecond {
 			s.maintain()
@@ -67,21 +107,22 @@ func (s *subscription) backlogged() bool {
 
 // accept queues a polled message unless its partition is gone, the
 // subscription is stopping, the offset was polled before (librdkafka
-// refetches after a pause) or the previous owner acked it already.
-func (s *subscription) accept(m *kafka.Message) {
+// refetches after a pause) or the previous owner acked it already. It
+// reports whether the queue is full.
+func (s *subscription) accept(m *kafka.Message) (full bool) {
 	if m.TopicPartition.Error != nil {
 		s.logger.Warn("kafka: consume error", "partition", m.TopicPartition.Partition, "err", m.TopicPartition.Error)
-		return
+		return false
 	}
 	offset := int64(m.TopicPartition.Offset)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	p := s.parts[m.TopicPartition.Partition]
-	if s.stopping || p == nil || p.restarting || offset < p.next || !p.poll(offset) {
-		return
+	if !s.stopping && p != nil && !p.restarting && offset >= p.next && p.poll(offset) {
+		s.queue = append(s.queue, polled{msg: m, p: p})
+		s.wakeReceive()
 	}
-	s.queue = append(s.queue, polled{msg: m, p: p})
-	s.wakeReceive()
+	return len(s.queue) >= s.limit
 }
 
 // maintain stores what was acked for librdkafka's next commit, and pauses

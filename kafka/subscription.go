@@ -173,7 +173,7 @@ func (s *subscription) deliver(d *driver.Delivery, q polled) {
 			Partition: p.id,
 			Offset:    offset,
 			Withdrawn: p.withdrawn,
-			Handle:    &handle{p: p, offset: offset},
+			Handle:    p,
 			Native:    m,
 		},
 	}
@@ -199,11 +199,11 @@ func (s *subscription) Ack(r *driver.Receipt) error {
 	if s.tx != nil {
 		return s.AckWith(r, nil)
 	}
-	h := r.Handle.(*handle)
+	p, offset := delivered(r)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if h.p.settle(h, true) {
-		s.settledOne(h.p)
+	if p.settle(offset, true) {
+		s.settledOne(p)
 	}
 	return nil
 }
@@ -213,12 +213,11 @@ func (s *subscription) Ack(r *driver.Receipt) error {
 // waits for it. Its offset holds back the partition's commit until it is
 // acked. After StopReceiving it is left for the partition's next owner.
 func (s *subscription) Nack(r *driver.Receipt, delay time.Duration) error {
-	h := r.Handle.(*handle)
+	p, offset := delivered(r)
 	msg := r.Native.(*kafka.Message)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	p := h.p
-	if !p.settle(h, false) {
+	if !p.settle(offset, false) {
 		return nil
 	}
 	s.settledOne(p)

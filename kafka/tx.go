@@ -132,15 +132,15 @@ func (t *transactor) newProducer(ctx context.Context) error {
 // queued for the next transaction. An ack of a partition that is gone or
 // whose transaction aborted commits nothing: the message comes again.
 func (s *subscription) AckWith(r *driver.Receipt, outputs []driver.Output) error {
-	h := r.Handle.(*handle)
+	p, offset := delivered(r)
 	s.mu.Lock()
 	for len(s.tx.acks) >= maxTxAcks && !s.tx.stopped {
 		s.tx.room.Wait()
 	}
-	if h.p.settle(h, true) {
-		s.settledOne(h.p)
-		if !h.p.aborted {
-			s.tx.acks = append(s.tx.acks, txAck{p: h.p, offset: h.offset, outputs: outputs})
+	if p.settle(offset, true) {
+		s.settledOne(p)
+		if !p.aborted {
+			s.tx.acks = append(s.tx.acks, txAck{p: p, offset: offset, outputs: outputs})
 		}
 	}
 	s.mu.Unlock()

@@ -18,9 +18,8 @@ import (
 
 func TestConformance(t *testing.T) {
 	bustest.Run(t, bustest.Harness{
-		// The suite closes what Open returns. The admin API is the test
-		// broker's, not the default port's (the tools and lag cases use it).
-		Open: func(t *testing.T) *bus.Bus { return openUnmanagedBus(t, "adminURL="+testbroker.PulsarAdmin(t)) },
+		// The suite closes what Open returns.
+		Open: func(t *testing.T) *bus.Bus { return openUnmanagedBus(t, "") },
 		NewTopic: func(t *testing.T) string {
 			topic := newTopic(t)
 			adminPut(t, "/admin/v2/persistent/public/default/"+topic+"/partitions", "application/json", "3")

@@ -129,6 +129,21 @@ func (q *Query) Duration(name string, def time.Duration) time.Duration {
 	return d
 }
 
+// NonNegativeDuration returns the parameter as a Go duration of zero or
+// more ("0s", "500us"), or def: for waits that zero switches off.
+func (q *Query) NonNegativeDuration(name string, def time.Duration) time.Duration {
+	v, ok := q.take(name)
+	if !ok {
+		return def
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < 0 {
+		q.bad(name, v, "a duration of zero or more such as 0ms or 250ms")
+		return def
+	}
+	return d
+}
+
 // Enum returns the parameter, which must be one of allowed, or def.
 func (q *Query) Enum(name, def string, allowed ...string) string {
 	v, ok := q.take(name)

@@ -42,6 +42,14 @@ func TestQueryReadsGoodValues(t *testing.T) {
 	assert.NoError(t, q.Err())
 }
 
+func TestQueryNonNegativeDurationTakesZero(t *testing.T) {
+	q := newQuery(t, "x://?linger=0ms&wait=500us")
+	assert.Equal(t, time.Duration(0), q.NonNegativeDuration("linger", 5*time.Millisecond))
+	assert.Equal(t, 500*time.Microsecond, q.NonNegativeDuration("wait", time.Second))
+	assert.Equal(t, time.Second, q.NonNegativeDuration("absent", time.Second))
+	assert.NoError(t, q.Err())
+}
+
 func TestQueryEmptyStringIsAValue(t *testing.T) {
 	q := newQuery(t, "kafka://host?s=")
 	assert.Empty(t, q.String("s", "def"))
@@ -70,6 +78,10 @@ func TestQueryBadValues(t *testing.T) {
 			[]string{`parameter "timeout"`, `"0s"`}},
 		{"duration negative", "x://?timeout=-1s", func(q *driver.Query) any { return q.Duration("timeout", time.Second) }, time.Second,
 			[]string{`parameter "timeout"`, `"-1s"`}},
+		{"non-negative duration negative", "x://?linger=-1ms", func(q *driver.Query) any { return q.NonNegativeDuration("linger", time.Second) }, time.Second,
+			[]string{`parameter "linger"`, `"-1ms"`, "a duration of zero or more"}},
+		{"non-negative duration without unit", "x://?linger=5", func(q *driver.Query) any { return q.NonNegativeDuration("linger", time.Second) }, time.Second,
+			[]string{`parameter "linger"`, `"5"`}},
 		{"enum", "x://?acks=some", func(q *driver.Query) any { return q.Enum("acks", "all", "all", "leader", "none") }, "all",
 			[]string{`parameter "acks"`, `"some"`, "one of all, leader, none"}},
 	}

@@ -1,0 +1,33 @@
+package kafka
+
+import (
+	"net/url"
+	"testing"
+
+	confluent "github.com/confluentinc/confluent-kafka-go/v2/kafka"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/eventbus-go/eventbus/bus/driver"
+)
+
+func TestLingerTakesZeroAndFractions(t *testing.T) {
+	for _, tt := range []struct{ query, want string }{
+		{"", "5"},
+		{"linger=0ms", "0"},
+		{"linger=500us", "0.5"},
+		{"linger=20ms", "20"},
+	} {
+		c, err := parseConfig(driver.OpenConfig{URL: &url.URL{Scheme: "kafka", Host: "h:9092", RawQuery: tt.query}})
+		require.NoError(t, err, tt.query)
+		cfg := c.producerConfig()
+		assert.Equal(t, tt.want, (*cfg)["linger.ms"], tt.query)
+		// librdkafka itself accepts the value.
+		p, err := confluent.NewProducer(cfg)
+		require.NoError(t, err, tt.query)
+		p.Close()
+	}
+	_, err := parseConfig(driver.OpenConfig{URL: &url.URL{Scheme: "kafka", Host: "h:9092", RawQuery: "linger=-1ms"}})
+	require.ErrorIs(t, err, driver.ErrInvalidURL)
+	assert.ErrorContains(t, err, `parameter "linger"`)
+}

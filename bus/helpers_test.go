@@ -27,3 +27,13 @@ func connBus(tb testing.TB, conn driver.Conn, name string) *bus.Bus {
 	}
 	return b
 }
+
+// newBroker is memory.NewBroker for options that are valid.
+func newBroker(tb testing.TB, opts memory.Options) *memory.Broker {
+	tb.Helper()
+	broker, err := memory.NewBroker(opts)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return broker
+}

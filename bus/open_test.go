@@ -231,14 +231,14 @@ func TestOpenRejectsInvalidOptionsNamingThem(t *testing.T) {
 			assert.Nil(t, b)
 			assert.Contains(t, err.Error(), tc.want)
 
-			_, err = memory.NewBroker(memory.Options{}).NewBus(tc.option)
+			_, err = newBroker(t, memory.Options{}).NewBus(tc.option)
 			assert.ErrorContains(t, err, tc.want, "NewBus validates as Open does")
 		})
 	}
 }
 
 func TestSubscribeAndNewRequesterRejectInvalidOptionsNamingThem(t *testing.T) {
-	b := memBus(t, memory.NewBroker(memory.Options{}))
+	b := memBus(t, newBroker(t, memory.Options{}))
 	defer b.Close(context.Background())
 	handler := func(context.Context, *bus.Message) error { return nil }
 	for _, tc := range []struct {

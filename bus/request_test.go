@@ -19,7 +19,7 @@ func openMemory(t *testing.T, logs *testlog.Buffer) *bus.Bus {
 	if logs != nil {
 		opts.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
-	b := memBus(t, memory.NewBroker(opts))
+	b := memBus(t, newBroker(t, opts))
 	t.Cleanup(func() { require.NoError(t, b.Close(context.Background())) })
 	return b
 }
@@ -55,7 +55,7 @@ func TestReplyToAMessageThatIsNoRequest(t *testing.T) {
 }
 
 func TestBusCloseStopsRequester(t *testing.T) {
-	b := memBus(t, memory.NewBroker(memory.Options{}))
+	b := memBus(t, newBroker(t, memory.Options{}))
 	received := make(chan struct{})
 	_, err := b.Subscribe(t.Context(), "questions", func(context.Context, *bus.Message) error {
 		close(received)

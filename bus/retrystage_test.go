@@ -12,7 +12,7 @@ import (
 )
 
 func TestRetryStagesOptionErrors(t *testing.T) {
-	b := memBus(t, memory.NewBroker(memory.Options{}))
+	b := memBus(t, newBroker(t, memory.Options{}))
 	defer b.Close(context.Background())
 	noop := func(context.Context, *bus.Message) error { return nil }
 	for _, tc := range []struct {

@@ -16,7 +16,7 @@ func BenchmarkTelemetry(b *testing.B) {
 	for _, batch := range []int{1, 100} {
 		for _, setup := range bus.TelemetrySetups {
 			b.Run(fmt.Sprintf("%s/batch=%d", setup.Name, batch), func(b *testing.B) {
-				bustest.EndToEnd(b, memBus(b, memory.NewBroker(memory.Options{}), setup.Options(b)...), batch, false)
+				bustest.EndToEnd(b, memBus(b, newBroker(b, memory.Options{}), setup.Options(b)...), batch, false)
 			})
 		}
 	}

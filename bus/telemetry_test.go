@@ -22,7 +22,7 @@ import (
 // metrics recorded), a trace the publisher is part of still reaches the
 // handler, and from there the messages it publishes.
 func TestTraceContextTravelsWithoutTracing(t *testing.T) {
-	b := memBus(t, memory.NewBroker(memory.Options{}), bus.TracerProvider(tracenoop.NewTracerProvider()),
+	b := memBus(t, newBroker(t, memory.Options{}), bus.TracerProvider(tracenoop.NewTracerProvider()),
 		bus.MeterProvider(sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))),
 		bus.Propagator(propagation.TraceContext{}))
 	t.Cleanup(func() { require.NoError(t, b.Close(context.Background())) })
@@ -65,7 +65,7 @@ func TestTraceContextTravelsWithoutTracing(t *testing.T) {
 // trace context is processed in a trace of its own, even when the
 // Subscribe ctx carries a span.
 func TestProcessWithoutCreationContextIsARoot(t *testing.T) {
-	broker := memory.NewBroker(memory.Options{})
+	broker := newBroker(t, memory.Options{})
 	spans := tracetest.NewSpanRecorder()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(spans))
 	consumer := memBus(t, broker, bus.TracerProvider(tp), bus.Propagator(propagation.TraceContext{}))

@@ -11,7 +11,7 @@ import (
 )
 
 func TestPublishRejectsHeadersThatAreNotUTF8(t *testing.T) {
-	b := memBus(t, memory.NewBroker(memory.Options{}))
+	b := memBus(t, newBroker(t, memory.Options{}))
 	defer b.Close(t.Context())
 	tests := []struct {
 		name    string

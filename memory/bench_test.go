@@ -19,7 +19,7 @@ func BenchmarkEndToEnd(b *testing.B) {
 		reused bool // the caller reuses its Message structs, as it may
 	}{{"bus/batch=1", 1, false}, {"bus/batch=100", 100, false}, {"bus/batch=100/reused", 100, true}} {
 		b.Run(bc.name, func(b *testing.B) {
-			bustest.EndToEnd(b, memBus(b, memory.NewBroker(memory.Options{})), bc.batch, bc.reused)
+			bustest.EndToEnd(b, memBus(b, newBroker(b, memory.Options{})), bc.batch, bc.reused)
 		})
 	}
 	b.Run("channel", func(b *testing.B) {

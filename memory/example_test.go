@@ -14,7 +14,10 @@ import (
 // own.
 func ExampleBroker_NewBus() {
 	ctx := context.Background()
-	broker := memory.NewBroker(memory.Options{Retention: 1000})
+	broker, err := memory.NewBroker(memory.Options{Retention: 1000})
+	if err != nil {
+		log.Fatal(err)
+	}
 	producer, err := broker.NewBus()
 	if err != nil {
 		log.Fatal(err)

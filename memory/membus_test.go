@@ -16,3 +16,13 @@ func memBus(tb testing.TB, broker *memory.Broker, opts ...bus.OpenOption) *bus.B
 	}
 	return b
 }
+
+// newBroker is memory.NewBroker for options that are valid.
+func newBroker(tb testing.TB, opts memory.Options) *memory.Broker {
+	tb.Helper()
+	broker, err := memory.NewBroker(opts)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return broker
+}

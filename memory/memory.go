@@ -73,18 +73,25 @@ type Broker struct {
 	topics map[string]*topicLog
 }
 
-// NewBroker returns an empty broker.
-func NewBroker(opts Options) *Broker {
-	if opts.Retention <= 0 {
+// NewBroker returns an empty broker. A zero field takes its default; a
+// negative one is an error that names it.
+func NewBroker(opts Options) (*Broker, error) {
+	switch {
+	case opts.Retention < 0:
+		return nil, fmt.Errorf("memory: Options.Retention: %d is negative", opts.Retention)
+	case opts.MaxMessageBytes < 0:
+		return nil, fmt.Errorf("memory: Options.MaxMessageBytes: %d is negative", opts.MaxMessageBytes)
+	}
+	if opts.Retention == 0 {
 		opts.Retention = DefaultRetention
 	}
-	if opts.MaxMessageBytes <= 0 {
+	if opts.MaxMessageBytes == 0 {
 		opts.MaxMessageBytes = DefaultMaxMessageBytes
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	return &Broker{opts: opts, topics: make(map[string]*topicLog)}
+	return &Broker{opts: opts, topics: make(map[string]*topicLog)}, nil
 }
 
 // NewBus returns a new bus connected to b. It logs to the broker's logger
@@ -113,7 +120,11 @@ func openURL(_ context.Context, cfg driver.OpenConfig) (driver.Conn, error) {
 	if err := urlShape.Check(cfg.URL); err != nil {
 		return nil, err
 	}
-	return NewBroker(opts).connect(), nil
+	broker, err := NewBroker(opts)
+	if err != nil {
+		return nil, err
+	}
+	return broker.connect(), nil
 }
 
 func (b *Broker) topic(name string) *topicLog {

@@ -3,6 +3,7 @@ package memory_test
 import (
 	"testing"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/eventbus-go/eventbus/bus"
@@ -12,7 +13,7 @@ import (
 )
 
 func TestConformance(t *testing.T) {
-	broker := memory.NewBroker(memory.Options{})
+	broker := newBroker(t, memory.Options{})
 	bustest.Run(t, bustest.Harness{
 		Open:     func(t *testing.T) *bus.Bus { return memBus(t, broker) },
 		OpenConn: func(t *testing.T) driver.Conn { return memory.ConnOf(broker) },
@@ -22,4 +23,18 @@ func TestConformance(t *testing.T) {
 		},
 		Transactions: true,
 	})
+}
+
+func TestNewBrokerRefusesNegativeOptions(t *testing.T) {
+	for _, tc := range []struct {
+		opts memory.Options
+		name string
+	}{
+		{memory.Options{Retention: -1}, "Options.Retention"},
+		{memory.Options{MaxMessageBytes: -1}, "Options.MaxMessageBytes"},
+	} {
+		broker, err := memory.NewBroker(tc.opts)
+		assert.Nil(t, broker)
+		assert.ErrorContains(t, err, tc.name)
+	}
 }

@@ -13,7 +13,7 @@ import (
 
 // go test -run '^$' -bench RequestReply -benchtime 20000x ./memory/
 func BenchmarkRequestReply(b *testing.B) {
-	broker := memory.NewBroker(memory.Options{})
+	broker := newBroker(b, memory.Options{})
 	bustest.BenchmarkRequestReply(b,
 		func(tb testing.TB) *bus.Bus {
 			eb := memBus(tb, broker)

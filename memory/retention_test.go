@@ -35,7 +35,7 @@ func collect(t *testing.T, b *bus.Bus, group string) <-chan string {
 
 func TestPublishBlocksWhileAGroupLags(t *testing.T) {
 	ctx := t.Context()
-	b := memBus(t, memory.NewBroker(memory.Options{Retention: 10}))
+	b := memBus(t, newBroker(t, memory.Options{Retention: 10}))
 	defer b.Close(ctx)
 	// The group exists, with nothing acked, once it has subscribed.
 	sub, err := b.Subscribe(ctx, "t", func(context.Context, *bus.Message) error { return nil }, bus.Group("slow"))
@@ -64,7 +64,7 @@ func TestPublishBlocksWhileAGroupLags(t *testing.T) {
 
 func TestRetentionDropsWhatNoGroupNeeds(t *testing.T) {
 	ctx := t.Context()
-	b := memBus(t, memory.NewBroker(memory.Options{Retention: 5}))
+	b := memBus(t, newBroker(t, memory.Options{Retention: 5}))
 	defer b.Close(ctx)
 	require.NoError(t, b.Publish(ctx, "t", messages(8)...), "no group holds the oldest messages back")
 	got := collect(t, b, "late")

@@ -9,7 +9,7 @@ import (
 )
 
 func TestTelemetry(t *testing.T) {
-	broker := memory.NewBroker(memory.Options{})
+	broker := newBroker(t, memory.Options{})
 	bustest.RunTelemetry(t, bustest.TelemetryHarness{
 		Open:   func(t *testing.T, opts ...bus.OpenOption) *bus.Bus { return memBus(t, broker, opts...) },
 		System: "memory",

@@ -121,6 +121,35 @@ func createRealTopic(t testing.TB, servers, name string, partitions int, maxMess
 	}}, confluent.SetAdminOperationTimeout(20*time.Second))
 	require.NoError(t, err)
 	require.Equal(t, confluent.ErrNoError, res[0].Error.Code(), "create topic %s: %v", name, res[0].Error)
+	// CreateTopics returns once the controller made the topic; the broker
+	// serves it a moment later. Wait until its metadata shows every
+	// partition with a leader, as a topic a test did not just create would.
+	for !topicReady(admin, name, partitions) {
+		select {
+		case <-ctx.Done():
+			require.FailNowf(t, "topic not ready", "%s has no leader for each of its %d partitions after 30 s", name, partitions)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// topicReady tells whether the broker's metadata lists topic with its
+// partitions, each with a leader.
+func topicReady(admin *confluent.AdminClient, topic string, partitions int) bool {
+	md, err := admin.GetMetadata(&topic, false, 5000)
+	if err != nil {
+		return false
+	}
+	tm, ok := md.Topics[topic]
+	if !ok || tm.Error.Code() != confluent.ErrNoError || len(tm.Partitions) != partitions {
+		return false
+	}
+	for _, p := range tm.Partitions {
+		if p.Leader < 0 || p.Error.Code() != confluent.ErrNoError {
+			return false
+		}
+	}
+	return true
 }
 
 // collector records deliveries handed to a handler.

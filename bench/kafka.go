@@ -24,6 +24,14 @@ func kafkaContenders() []Contender {
 			},
 		},
 		{
+			Backend: "kafka", Name: "eventbus-linger0",
+			Settings: "as eventbus, with linger=0: a Publish is sent at once instead of waiting up to 5 ms for more (see docs/kafka.md for the trade-off)",
+			open: func(ctx context.Context, cfg Config) (Client, error) {
+				return openBus(ctx, "kafka://"+cfg.Kafka+"?linger=0")
+			},
+			only: []string{PublishBatch, PublishConcurrent, Latency},
+		},
+		{
 			Backend: "kafka", Name: "confluent",
 			Settings: "raw confluent-kafka-go: librdkafka's defaults (linger.ms=5) plus idempotent, acks=all; no headers; Produce with a delivery channel per Publish; consumer: Poll(100) loop with the eventbus driver's fetch settings (fetch.wait.max.ms=100, fetch.queue.backoff.ms=10), group.protocol=consumer, StoreMessage per message, auto commit",
 			open:     openConfluent,

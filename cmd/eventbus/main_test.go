@@ -209,25 +209,27 @@ func deadLetter(t *testing.T, url, topic, group string, n int) {
 	b, err := bus.Open(ctx, url, quiet)
 	require.NoError(t, err)
 	defer b.Close(context.Background())
+	dlq := bus.DefaultDeadLetterTopic(topic, group)
 	require.NoError(t, b.CreateTopic(ctx, topic, 1))
-	dead := make(chan struct{}, n)
+	require.NoError(t, b.CreateTopic(ctx, dlq, 1))
 	_, err = b.Subscribe(ctx, topic, func(_ context.Context, m *bus.Message) error {
-		dead <- struct{}{}
 		return bus.Permanent(fmt.Errorf("cannot handle %s", m.Payload))
 	}, bus.Group(group), bus.DeadLetter())
 	require.NoError(t, err)
 	for i := range n {
 		require.NoError(t, b.Publish(ctx, topic, &bus.Message{Key: fmt.Sprint("k", i), Payload: fmt.Appendf(nil, "poison-%d", i)}))
 	}
-	for range n {
-		select {
-		case <-dead:
-		case <-ctx.Done():
-			t.Fatal("the messages were not handled")
+	// A handler's run is not yet its dead letter (a run may also come
+	// twice): wait for n distinct letters on the dead-letter topic.
+	letters := make(map[string]bool, n)
+	errAll := errors.New("all dead-lettered")
+	err = b.ReadTopic(ctx, dlq, true, func(m *bus.Message) error {
+		if letters[m.ID] = true; len(letters) == n {
+			return errAll
 		}
-	}
-	// Dead letters are durable once the handler's message is acked; the
-	// bus's Close waits for that.
+		return nil
+	})
+	require.ErrorIs(t, err, errAll, "dead letters seen: %d of %d", len(letters), n)
 	require.NoError(t, b.Close(ctx))
 }
 

@@ -10,9 +10,10 @@ SHELL := bash
 GO ?= go
 # The repository is a workspace of modules (go.work): the library (bus,
 # memory), the heavy drivers kafka/ and pulsar/, outbox/, the command, the
-# examples and the integration tests each have their own go.mod, so that
-# a program pays only for what it imports. PKGS is every package of all of
-# them; ./... would stop at the first nested module.
+# examples, the integration tests and the comparison benchmarks (bench/)
+# each have their own go.mod, so that a program pays only for what it
+# imports. PKGS is every package of all of them; ./... would stop at the
+# first nested module.
 MODULE := github.com/eventbus-go/eventbus
 PKGS := $(MODULE)/...
 MODULE_DIRS := $(shell $(GO) list -m -f '{{.Dir}}' 2>/dev/null)

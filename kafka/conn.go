@@ -26,7 +26,7 @@ func init() {
 const recordOverhead = 4 << 10
 
 // conn is one kafka:// connection: a shared producer, an admin client on
-// the producer's handle, and a consumer per subscription.
+// the producer's handle, and a consumer per group (member.go).
 type conn struct {
 	cfg      *config
 	logger   *slog.Logger
@@ -40,6 +40,9 @@ type conn struct {
 
 	groupProtocolMu sync.Mutex
 	groupProtocol   string // the consumer group protocol, once chosen; see group.go
+
+	membersMu sync.Mutex
+	members   map[memberKey][]*member // the consumers that group subscriptions share
 
 	closed    driver.CloseFlag
 	closeOnce sync.Once

@@ -13,11 +13,12 @@
 // Publishing uses one shared idempotent producer (acks=all); Publish waits
 // for every delivery report. Consumers are polled
 // without blocking in C (poll.go), so that no cgo call of the driver holds
-// one of Go's Ps while it waits. Each subscription is one consumer in its
-// group with cooperative-sticky assignment; it commits only the
-// contiguous run of acknowledged offsets of each partition, withdraws a
-// revoked partition's messages, and rewinds a partition to a nacked
-// message. Transactional subscriptions (bus.Transactional) commit the
+// one of Go's Ps while it waits. The subscriptions of a bus to one group
+// share one consumer (member.go), a member of the group subscribed to all
+// their topics; each subscription commits only the
+// contiguous run of acknowledged offsets of each partition (the acked
+// offsets beyond it travel in the commit's metadata), withdraws a revoked
+// partition's messages, and queues a nacked message again without a seek. Transactional subscriptions (bus.Transactional) commit the
 // outputs of acked messages with their offsets in Kafka transactions, one
 // transactional producer per subscription (tx.go). Delivery semantics (dispatch, per-key order, retries, dead
 // letters) live in package bus, not here.

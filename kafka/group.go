@@ -83,8 +83,10 @@ func (s *subscription) assignAtEnd(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	s.mu.Lock()
 	s.assigned(tps)
-	return s.consumer.Assign(tps)
+	s.mu.Unlock()
+	return s.m.consumer.Assign(tps)
 }
 
 // endOffsets lists every partition of the topic at its end offset.
@@ -129,52 +131,102 @@ func isRetriable(err error) bool {
 }
 
 // rebalance serves the group's assignment changes inside Poll and Close.
-func (s *subscription) rebalance(c *kafka.Consumer, ev kafka.Event) error {
+func (m *member) rebalance(c *kafka.Consumer, ev kafka.Event) error {
 	switch e := ev.(type) {
 	case kafka.AssignedPartitions:
-		s.assigned(e.Partitions)
+		loading := m.assigned(e.Partitions)
 		if err := c.IncrementalAssign(e.Partitions); err != nil {
-			s.logger.Error("kafka: cannot take assigned partitions", "partitions", ids(e.Partitions), "err", err)
+			m.logger.Error("kafka: cannot take assigned partitions", "partitions", e.Partitions, "err", err)
 			return nil
 		}
 		// Hold the partitions until the previous owner's acked offsets
 		// are known; the group's commits cannot be read inside this
-		// callback under every group protocol.
+		// callback under every group protocol. Partitions of a topic no
+		// subscription serves stay paused until they are revoked.
 		if err := c.Pause(e.Partitions); err != nil {
-			s.logger.Debug("kafka: pause new partitions", "partitions", ids(e.Partitions), "err", err)
+			m.logger.Debug("kafka: pause new partitions", "partitions", e.Partitions, "err", err)
 		}
-		go s.resumeFromCommits(e.Partitions)
+		if len(loading) > 0 {
+			go m.resumeFromCommits(loading)
+		}
 	case kafka.RevokedPartitions:
-		s.revoke(e.Partitions, c.AssignmentLost())
+		m.revoke(e.Partitions, c.AssignmentLost())
 		if err := c.IncrementalUnassign(e.Partitions); err != nil {
-			s.logger.Error("kafka: cannot release revoked partitions", "partitions", ids(e.Partitions), "err", err)
+			m.logger.Error("kafka: cannot release revoked partitions", "partitions", e.Partitions, "err", err)
 		}
 	}
 	return nil
 }
 
+// byTopic splits partitions by topic.
+func byTopic(tps []kafka.TopicPartition) map[string][]kafka.TopicPartition {
+	out := make(map[string][]kafka.TopicPartition)
+	for _, tp := range tps {
+		out[*tp.Topic] = append(out[*tp.Topic], tp)
+	}
+	return out
+}
+
+// assigned hands new partitions to their topics' subscriptions, and
+// returns them by subscription. A partition whose topic has no
+// subscription, one that left as it came, is counted as an orphan.
+func (m *member) assigned(tps []kafka.TopicPartition) map[*subscription][]kafka.TopicPartition {
+	loading := make(map[*subscription][]kafka.TopicPartition)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for topic, tps := range byTopic(tps) {
+		s := m.subs[topic]
+		if s == nil {
+			m.orphans[topic] += len(tps)
+			continue
+		}
+		s.assigned(tps)
+		loading[s] = tps
+	}
+	return loading
+}
+
 // resumeFromCommits reads the group's commits of newly assigned
 // partitions, whose metadata names the offsets the previous owner acked
 // beyond them, and lets poll resume the partitions. Without it they still
-// start at their commit, and those offsets are handled again. A
-// transactional subscription waits until it has read every partition's
-// commit, and seeks each partition there itself rather than trusting
-// librdkafka's own lookup, which has started a partition taken over from a
-// killed member at its beginning: everything before the commit would run
-// again, and its outputs commit a second time.
-func (s *subscription) resumeFromCommits(tps []kafka.TopicPartition) {
-	committed, err := s.committedOffsets(tps)
-	for err != nil && s.tx != nil {
-		s.logger.Warn("kafka: cannot read the group's commits; trying again", "partitions", ids(tps), "err", err)
+// start at their commit, and those offsets are handled again. One call
+// reads the commits of every subscription's new partitions: each
+// blocking call holds an OS thread. A transactional subscription waits
+// until it has read every partition's commit, and seeks each partition
+// there itself rather than trusting librdkafka's own lookup, which has
+// started a partition taken over from a killed member at its beginning:
+// everything before the commit would run again, and its outputs commit a
+// second time.
+func (m *member) resumeFromCommits(loading map[*subscription][]kafka.TopicPartition) {
+	var tps []kafka.TopicPartition
+	var tx *subscription // a transactional member's only subscription
+	for s, stps := range loading {
+		tps = append(tps, stps...)
+		if s.tx != nil {
+			tx = s
+		}
+	}
+	committed, err := m.committedOffsets(tps)
+	for err != nil && tx != nil {
+		tx.logger.Warn("kafka: cannot read the group's commits; trying again", "partitions", ids(tps), "err", err)
 		select {
 		case <-time.After(time.Second):
-		case <-s.stop:
+		case <-tx.stop:
 			return
 		}
-		committed, err = s.committedOffsets(tps)
+		committed, err = m.committedOffsets(tps)
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	commits := byTopic(committed)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for s, stps := range loading {
+		s.resumeFrom(stps, commits[s.topic], err)
+	}
+}
+
+// resumeFrom sets where newly assigned partitions start, from the group's
+// commits of them, and lets poll seek and resume them. Callers hold mu.
+func (s *subscription) resumeFrom(tps, committed []kafka.TopicPartition, err error) {
 	if err != nil && !s.stopping {
 		s.logger.Warn("kafka: cannot read the group's commits; offsets acked beyond them will be handled again",
 			"partitions", ids(tps), "err", err)
@@ -212,8 +264,8 @@ func (s *subscription) resumeFromCommits(tps []kafka.TopicPartition) {
 
 // committedOffsets reads the group's commits of tps. An error of any one
 // partition fails it: an unreadable commit must not pass for none.
-func (s *subscription) committedOffsets(tps []kafka.TopicPartition) ([]kafka.TopicPartition, error) {
-	committed, err := s.consumer.Committed(tps, int(commitsTimeout.Milliseconds()))
+func (m *member) committedOffsets(tps []kafka.TopicPartition) ([]kafka.TopicPartition, error) {
+	committed, err := m.consumer.Committed(tps, int(commitsTimeout.Milliseconds()))
 	if err != nil {
 		return nil, err
 	}
@@ -228,9 +280,8 @@ func (s *subscription) committedOffsets(tps []kafka.TopicPartition) ([]kafka.Top
 // commitsTimeout bounds the wait for the group's commits of new partitions.
 const commitsTimeout = 10 * time.Second
 
+// assigned adds partitions to the assignment. Callers hold mu.
 func (s *subscription) assigned(tps []kafka.TopicPartition) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	for _, tp := range tps {
 		p := newPartition(tp.Partition)
 		p.loading, p.paused = !s.ephemeral, !s.ephemeral
@@ -242,9 +293,34 @@ func (s *subscription) assigned(tps []kafka.TopicPartition) {
 // revoke withdraws partitions: bus gives back their messages that had not
 // started, in-flight handlers get up to revoke_timeout to finish, and what
 // was acked is committed, unless the assignment was lost to another member
-// already. When the subscription closes, bus has settled everything before.
-func (s *subscription) revoke(tps []kafka.TopicPartition, lost bool) {
-	s.mu.Lock()
+// already. A subscription that is closing has had everything settled by
+// bus before it called Close.
+func (m *member) revoke(tps []kafka.TopicPartition, lost bool) {
+	revoked := make(map[*subscription][]*partition)
+	m.mu.Lock()
+	for topic, tps := range byTopic(tps) {
+		s := m.subs[topic]
+		if s == nil {
+			if m.orphans[topic] -= len(tps); m.orphans[topic] <= 0 {
+				delete(m.orphans, topic)
+			}
+			continue
+		}
+		revoked[s] = s.withdraw(tps)
+	}
+	m.mu.Unlock()
+
+	if !lost {
+		m.awaitSettled(revoked)
+	}
+	for s, ps := range revoked {
+		s.release(ps, lost)
+	}
+}
+
+// withdraw takes partitions out of the assignment and drops their queued
+// messages. Callers hold mu.
+func (s *subscription) withdraw(tps []kafka.TopicPartition) []*partition {
 	revoked := make([]*partition, 0, len(tps))
 	for _, tp := range tps {
 		if p := s.parts[tp.Partition]; p != nil {
@@ -255,17 +331,16 @@ func (s *subscription) revoke(tps []kafka.TopicPartition, lost bool) {
 		}
 	}
 	s.queue = slices.DeleteFunc(s.queue, func(q polled) bool { return q.p.revoked })
-	closing := s.stopping
-	s.mu.Unlock()
+	return revoked
+}
 
-	if !lost && !closing {
-		s.awaitSettled(revoked, tps)
-	}
+// release ends s's hold on revoked partitions: what was acked is
+// committed, unless they were lost, and nothing of theirs afterwards.
+func (s *subscription) release(revoked []*partition, lost bool) {
 	if s.tx != nil {
-		s.revokeTx(revoked, tps, lost)
+		s.revokeTx(revoked, lost)
 		return
 	}
-
 	s.mu.Lock()
 	var commit []kafka.TopicPartition
 	for _, p := range revoked {
@@ -274,9 +349,10 @@ func (s *subscription) revoke(tps []kafka.TopicPartition, lost bool) {
 			commit = append(commit, tp)
 		}
 	}
+	closing := s.m.closing
 	s.mu.Unlock()
 	if lost {
-		s.logger.Warn("kafka: partitions lost to another member; not committing", "partitions", ids(tps))
+		s.logger.Warn("kafka: partitions lost to another member; not committing", "partitions", partitionIDs(revoked))
 		return
 	}
 	if s.ephemeral || len(commit) == 0 {
@@ -284,43 +360,55 @@ func (s *subscription) revoke(tps []kafka.TopicPartition, lost bool) {
 	}
 	// librdkafka commits its stored offsets of revoked partitions on
 	// unassign, and at Close; storing keeps it from undoing this commit.
-	if _, err := s.consumer.StoreOffsets(commit); err != nil {
+	if _, err := s.m.consumer.StoreOffsets(commit); err != nil {
 		s.logger.Debug("kafka: store offsets on revoke", "partitions", ids(commit), "err", err)
 	}
 	if closing {
-		return // Close commits what is stored, then leaves the group
+		return // closing the consumer commits what is stored, then leaves the group
 	}
-	if _, err := s.consumer.CommitOffsets(commit); err != nil {
+	if _, err := s.m.consumer.CommitOffsets(commit); err != nil {
 		s.logger.Warn("kafka: commit on revoke failed; messages after the last commit will be redelivered", "partitions", ids(commit), "err", err)
 	}
-	s.logger.Debug("kafka: partitions revoked and committed", "partitions", ids(tps))
+	s.logger.Debug("kafka: partitions revoked and committed", "partitions", partitionIDs(revoked))
 }
 
 // awaitSettled waits up to revoke_timeout for bus to settle the revoked
-// partitions' deliveries.
-func (s *subscription) awaitSettled(revoked []*partition, tps []kafka.TopicPartition) {
-	deadline := time.NewTimer(s.conn.cfg.revokeTimeout)
+// partitions' deliveries of subscriptions that are not closing.
+func (m *member) awaitSettled(revoked map[*subscription][]*partition) {
+	deadline := time.NewTimer(m.conn.cfg.revokeTimeout)
 	defer deadline.Stop()
-	for !s.allSettled(revoked) {
+	for !m.allSettled(revoked) {
 		select {
-		case <-s.settled:
+		case <-m.settled:
 		case <-deadline.C:
-			s.logger.Warn("kafka: handlers of revoked partitions still running at revoke_timeout; their messages will be redelivered",
-				"partitions", ids(tps), "revoke_timeout", s.conn.cfg.revokeTimeout)
+			m.logger.Warn("kafka: handlers of revoked partitions still running at revoke_timeout; their messages will be redelivered",
+				"revoke_timeout", m.conn.cfg.revokeTimeout)
 			return
 		}
 	}
 }
 
-func (s *subscription) allSettled(ps []*partition) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, p := range ps {
-		if p.unsettled > 0 {
-			return false
+func (m *member) allSettled(revoked map[*subscription][]*partition) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for s, ps := range revoked {
+		for _, p := range ps {
+			if !s.leaving && p.unsettled > 0 {
+				return false
+			}
 		}
 	}
 	return true
+}
+
+// partitionIDs lists the partitions' numbers, ascending.
+func partitionIDs(ps []*partition) []int32 {
+	out := make([]int32, len(ps))
+	for i, p := range ps {
+		out[i] = p.id
+	}
+	slices.Sort(out)
+	return out
 }
 
 // toCommit is p's offset to commit, with the acked offsets beyond it as

@@ -31,8 +31,8 @@ func (c *conn) CheckHealth(ctx context.Context) (string, error) {
 func (s *subscription) CheckHealth(ctx context.Context) (string, error) {
 	select {
 	case <-s.done:
-		if s.err != nil {
-			return "stopped", s.err
+		if s.m.err != nil {
+			return "stopped", s.m.err
 		}
 		return "closed", fmt.Errorf("kafka: subscription to %q is closed", s.topic)
 	default:

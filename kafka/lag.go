@@ -86,7 +86,7 @@ func (s *subscription) committedPositions(ctx context.Context, tps []kafka.Topic
 		}
 		return nil
 	}
-	committed, err := s.consumer.Committed(tps, timeoutMs(ctx))
+	committed, err := s.m.consumer.Committed(tps, timeoutMs(ctx))
 	if err != nil {
 		return fmt.Errorf("committed offsets: %w", err)
 	}

@@ -35,88 +35,104 @@ func newEmptyWait() *emptyWait {
 // reset makes the next wait the shortest: the consumer had something.
 func (w *emptyWait) reset() { w.wait = minPollWait }
 
-// sleep waits until it is time to poll again or done closes.
-func (w *emptyWait) sleep(done <-chan struct{}) {
+// sleep waits until it is time to poll again or wake says there is news.
+func (w *emptyWait) sleep(wake <-chan struct{}) {
 	w.timer.Reset(w.wait)
 	select {
 	case <-w.timer.C:
-	case <-done:
+	case <-wake:
 		w.timer.Stop()
 	}
 	w.wait = min(2*w.wait, maxPollWait)
 }
 
-// poll is the consumer's goroutine: it polls, serves rebalances, stores
-// offsets for commit, pauses and resumes partitions, and closes the
-// consumer.
-func (s *subscription) poll() {
-	defer close(s.done)
+// poll is the consumer's goroutine: it polls, serves rebalances, subscribes
+// to the topics of the member's subscriptions, stores offsets for commit,
+// pauses and resumes partitions, and closes the consumer once no
+// subscription is left.
+func (m *member) poll() {
+	defer close(m.done)
 	lastMaintain := time.Now()
 	idle := time.NewTimer(time.Hour)
 	idle.Stop()
 	empty := newEmptyWait()
-	full := false // the last accept filled the queue
+	full := false // the last accept filled its subscription's queue
 	for {
-		select {
-		case <-s.stop:
-			s.close()
+		if m.changed.Swap(false) && !m.resubscribe() {
+			m.close()
 			return
-		default:
 		}
-		if full && s.backlogged() {
-			// Leave messages in librdkafka's bounded queue until bus
-			// catches up, but still poll now and then for rebalances.
+		if full && m.backlogged() {
+			// Every subscription is behind: leave messages in
+			// librdkafka's bounded queue until bus catches up, but
+			// still poll now and then for rebalances.
 			idle.Reset(50 * time.Millisecond)
 			select {
-			case <-s.drained:
+			case <-m.drained:
 			case <-idle.C:
-			case <-s.stop:
+			case <-m.wake:
 			}
 			idle.Stop()
 		}
-		switch e := s.consumer.Poll(0).(type) {
+		switch e := m.consumer.Poll(0).(type) {
 		case *kafka.Message:
-			full = s.accept(e)
+			full = m.accept(e)
 			empty.reset()
 		case kafka.Error:
 			if e.IsFatal() {
-				s.err = fmt.Errorf("kafka: consume %q: %w", s.topic, e)
-				s.logger.Error("kafka: fatal consumer error", "err", e)
-				s.close()
+				m.err = fmt.Errorf("kafka: consume: %w", e)
+				m.logger.Error("kafka: fatal consumer error", "err", e)
+				m.close()
 				return
 			}
-			s.logger.Debug("kafka: consumer error", "err", e)
+			m.logger.Debug("kafka: consumer error", "err", e)
 		case nil:
-			s.maintain()
+			m.maintain()
 			lastMaintain = time.Now()
-			empty.sleep(s.stop)
+			empty.sleep(m.wake)
 			continue
 		}
 		if now := time.Now(); now.Sub(lastMaintain) >= 10*time.Millisecond {
-			s.maintain()
+			m.maintain()
 			lastMaintain = now
 		}
 	}
 }
 
-func (s *subscription) backlogged() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.queue) >= s.limit
+// backlogged reports whether every subscription's queue is at its limit.
+func (m *member) backlogged() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, s := range m.subs {
+		if len(s.queue) < s.limit {
+			return false
+		}
+	}
+	return true
+}
+
+// accept queues a polled message for its topic's subscription, and
+// reports whether that queue is full.
+func (m *member) accept(msg *kafka.Message) (full bool) {
+	if msg.TopicPartition.Error != nil {
+		m.logger.Warn("kafka: consume error", "topic", msg.TopicPartition.Topic, "partition", msg.TopicPartition.Partition, "err", msg.TopicPartition.Error)
+		return false
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	s := m.subs[*msg.TopicPartition.Topic]
+	if s == nil {
+		return false // an orphan's: paused, and left to its next owner
+	}
+	return s.accept(msg)
 }
 
 // accept queues a polled message unless its partition is gone, the
 // subscription is stopping, the offset was polled before (librdkafka
 // refetches after a pause) or the previous owner acked it already. It
-// reports whether the queue is full.
+// reports whether the queue is full. Callers hold mu.
 func (s *subscription) accept(m *kafka.Message) (full bool) {
-	if m.TopicPartition.Error != nil {
-		s.logger.Warn("kafka: consume error", "partition", m.TopicPartition.Partition, "err", m.TopicPartition.Error)
-		return false
-	}
 	offset := int64(m.TopicPartition.Offset)
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	p := s.parts[m.TopicPartition.Partition]
 	if !s.stopping && p != nil && !p.restarting && offset >= p.next && p.poll(offset) {
 		s.queue = append(s.queue, polled{msg: m, p: p})
@@ -125,73 +141,98 @@ func (s *subscription) accept(m *kafka.Message) (full bool) {
 	return len(s.queue) >= s.limit
 }
 
-// maintain stores what was acked for librdkafka's next commit, and pauses
-// partitions while the queue is full and resumes them once it has drained.
-func (s *subscription) maintain() {
+// maintain stores what was acked for librdkafka's next commit, pauses
+// partitions while their subscription's queue is full and resumes them
+// once it has drained, and finishes subscriptions that have left.
+func (m *member) maintain() {
 	var store, pause, seek, resume []kafka.TopicPartition
-	s.mu.Lock()
-	// Pausing discards what librdkafka prefetched, so it is the last
-	// resort, for a queue that grew past twice its limit one rebalance
-	// poll at a time.
-	full, low := len(s.queue) >= 2*s.limit, len(s.queue) <= s.limit
-	for _, p := range s.parts {
-		if s.tx == nil { // tx.go commits in transactions
-			if tp, ok := s.toCommit(p); ok {
-				store = append(store, tp)
+	m.mu.Lock()
+	// Pausing discards what librdkafka prefetched, so a member serving
+	// one subscription pauses only as a last resort, for a queue that grew
+	// past twice its limit one rebalance poll at a time (poll stops
+	// polling when it is full). A member serving several pauses a full
+	// subscription's partitions, so that the others go on.
+	shared := len(m.subs) > 1
+	for _, s := range m.subs {
+		pauseAt := 2 * s.limit
+		if shared {
+			pauseAt = s.limit
+		}
+		full, low := len(s.queue) >= pauseAt, len(s.queue) < pauseAt/2
+		for _, p := range s.parts {
+			if s.tx == nil { // tx.go commits in transactions
+				if tp, ok := s.toCommit(p); ok {
+					store = append(store, tp)
+				}
+			}
+			tp := kafka.TopicPartition{Topic: &s.topic, Partition: p.id}
+			switch {
+			case (full || p.restarting) && !p.paused:
+				pause, p.paused = append(pause, tp), true
+			case p.restarting && !p.loading:
+				// Paused and loaded (group.go, tx.go): to where it
+				// starts, resumed next time.
+				tp.Offset = kafka.Offset(p.seekTo)
+				seek, p.restarting = append(seek, tp), false
+			case low && p.paused && !p.loading:
+				resume, p.paused = append(resume, tp), false
 			}
 		}
-		tp := kafka.TopicPartition{Topic: &s.topic, Partition: p.id}
-		switch {
-		case (full || p.restarting) && !p.paused:
-			pause, p.paused = append(pause, tp), true
-		case p.restarting && !p.loading:
-			// An aborted transaction's partition (tx.go), paused and
-			// loaded: back to the group's commit, resumed next time.
-			tp.Offset = kafka.Offset(p.seekTo)
-			seek, p.restarting = append(seek, tp), false
-		case low && p.paused && !p.loading:
-			resume, p.paused = append(resume, tp), false
-		}
 	}
-	s.mu.Unlock()
+	left := m.left()
+	m.mu.Unlock()
+	finish(left)
 	if len(seek) > 0 {
-		if _, err := s.consumer.SeekPartitions(seek); err != nil {
-			s.logger.Warn("kafka: seek", "partitions", ids(seek), "err", err)
+		if _, err := m.consumer.SeekPartitions(seek); err != nil {
+			m.logger.Warn("kafka: seek", "partitions", seek, "err", err)
 		}
 	}
 	if len(store) > 0 {
-		if _, err := s.consumer.StoreOffsets(store); err != nil {
-			s.logger.Debug("kafka: store offsets", "partitions", ids(store), "err", err)
+		if _, err := m.consumer.StoreOffsets(store); err != nil {
+			m.logger.Debug("kafka: store offsets", "partitions", store, "err", err)
 		}
 	}
 	if len(pause) > 0 {
-		if err := s.consumer.Pause(pause); err != nil {
-			s.logger.Warn("kafka: pause", "partitions", ids(pause), "err", err)
+		if err := m.consumer.Pause(pause); err != nil {
+			m.logger.Warn("kafka: pause", "partitions", pause, "err", err)
 		}
 	}
 	if len(resume) > 0 {
-		if err := s.consumer.Resume(resume); err != nil {
-			s.logger.Warn("kafka: resume", "partitions", ids(resume), "err", err)
+		if err := m.consumer.Resume(resume); err != nil {
+			m.logger.Warn("kafka: resume", "partitions", resume, "err", err)
 		}
 	}
 }
 
-// close runs on the poll goroutine once bus has settled what it could: it
-// stores what was acked, and closing the consumer revokes its partitions,
-// commits what is stored and leaves the group.
-func (s *subscription) close() {
-	s.maintain()
-	if err := s.consumer.Close(); err != nil {
-		s.logger.Warn("kafka: close consumer", "err", err)
+// close runs on the poll goroutine once no subscription is left, or the
+// consumer failed: it stores what was acked, and closing the consumer
+// revokes its partitions, commits what is stored and leaves the group.
+func (m *member) close() {
+	m.maintain()
+	m.conn.membersMu.Lock()
+	m.mu.Lock()
+	m.unlist()
+	m.mu.Unlock()
+	m.conn.membersMu.Unlock()
+	if err := m.consumer.Close(); err != nil {
+		m.logger.Warn("kafka: close consumer", "err", err)
 	}
-	if s.tx != nil {
-		s.tx.close()
+	m.logs.Wait()
+	m.mu.Lock()
+	subs := m.subscriptions()
+	clear(m.subs)
+	for _, s := range subs {
+		for _, p := range s.parts {
+			p.gone = true
+		}
 	}
-	s.mu.Lock()
-	for _, p := range s.parts {
-		p.gone = true
+	m.mu.Unlock()
+	for _, s := range subs {
+		if s.tx != nil {
+			s.tx.close()
+		}
 	}
-	s.mu.Unlock()
+	finish(subs)
 }
 
 func ids(tps []kafka.TopicPartition) []int32 {

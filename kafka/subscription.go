@@ -12,33 +12,33 @@ import (
 	"github.com/eventbus-go/eventbus/bus/driver"
 )
 
-// subscription is one consumer: one topic, one group member.
+// subscription is one topic of a member's consumer (member.go).
 //
 // The code is split by concern: this file is what package bus calls
-// (Receive, Ack, Nack, StopReceiving, Close); group.go is membership and
-// rebalances; poll.go is the goroutine that owns the consumer; partition.go
-// holds each partition's offsets. Only the poll goroutine touches the
-// consumer; everything else meets it in the state below, under mu.
+// (Receive, Ack, Nack, StopReceiving, Close); member.go is which consumer
+// serves which subscriptions; group.go is membership and rebalances;
+// poll.go is the goroutine that owns the consumer; partition.go holds each
+// partition's offsets.
 type subscription struct {
 	conn      *conn
+	m         *member
 	topic     string
 	ephemeral bool // no group: assigned by hand, commits nothing
-	consumer  *kafka.Consumer
 	logger    *slog.Logger
 	limit     int // buffered messages at which partitions are paused
 
-	mu       sync.Mutex
-	parts    map[int32]*partition // the current assignment
-	queue    []polled             // polled or due again, not yet handed to bus
-	stopping bool                 // StopReceiving was called: nothing more is handed out
+	mu           *sync.Mutex          // the member's; guards what follows
+	parts        map[int32]*partition // the current assignment
+	queue        []polled             // polled or due again, not yet handed to bus
+	stopping     bool                 // StopReceiving was called: nothing more is handed out
+	joining      bool                 // waiting for the consumer to subscribe to the topic
+	leaving      bool                 // Close was called: bus has settled all it will
+	unsubscribed bool                 // the consumer no longer subscribes to the topic
 
-	wake    chan struct{} // a message was queued
-	drained chan struct{} // the queue went below its limit
-	settled chan struct{} // a revoked partition's last delivery settled
-	stop    chan struct{} // Close asks poll to return
-	done    chan struct{} // poll returned
-	err     error         // why poll gave up; set before done closes
-	logs    sync.WaitGroup
+	wake   chan struct{} // a message was queued
+	joined chan error    // the consumer subscribed to the topic, or could not
+	stop   chan struct{} // Close was called
+	done   chan struct{} // the subscription left its member, or the member stopped
 
 	stopOnce sync.Once
 
@@ -58,7 +58,9 @@ func (c *conn) Subscribe(ctx context.Context, topic string, cfg driver.Subscribe
 	return c.subscribe(ctx, topic, cfg, false)
 }
 
-// subscribe makes a subscription, transactional (see tx.go) or not.
+// subscribe makes a subscription, transactional (see tx.go) or not. A
+// plain group subscription shares its group's member; the others get one of
+// their own.
 func (c *conn) subscribe(ctx context.Context, topic string, cfg driver.SubscribeConfig, transactional bool) (*subscription, error) {
 	if c.closed.IsClosed() {
 		return nil, driver.ErrClosed
@@ -69,60 +71,79 @@ func (c *conn) subscribe(ctx context.Context, topic string, cfg driver.Subscribe
 	if err := c.ensureTopic(ctx, topic); err != nil {
 		return nil, err
 	}
-	group, ephemeral := cfg.Group, cfg.Group == ""
-	if ephemeral {
-		group = driver.EphemeralGroup()
+	s := &subscription{
+		conn:      c,
+		topic:     topic,
+		ephemeral: cfg.Group == "",
+		logger:    c.logger.With("topic", topic, "group", cfg.Group),
+		limit:     c.cfg.receiveBuffer,
+		parts:     make(map[int32]*partition),
+		joining:   cfg.Group != "",
+		wake:      make(chan struct{}, 1),
+		joined:    make(chan error, 1),
+		stop:      make(chan struct{}),
+		done:      make(chan struct{}),
 	}
+	var err error
+	switch {
+	case s.ephemeral:
+		err = c.subscribePrivate(ctx, s, driver.EphemeralGroup(), false)
+	case transactional:
+		err = c.subscribePrivate(ctx, s, cfg.Group, true)
+	default:
+		err = c.join(memberKey{cfg.Group, c.chooseGroupProtocol(ctx)}, s)
+	}
+	if err == nil && !s.ephemeral {
+		select {
+		case err = <-s.joined:
+		case <-ctx.Done():
+			go func() { _ = s.Close(context.Background()) }()
+			return nil, fmt.Errorf("kafka: subscribe to %q: %w", topic, ctx.Err())
+		}
+	}
+	if err != nil {
+		if s.tx != nil {
+			s.tx.close()
+		}
+		return nil, fmt.Errorf("kafka: subscribe to %q: %w", topic, err)
+	}
+	return s, nil
+}
+
+// subscribePrivate gives s a member of its own: an ephemeral subscription
+// assigns itself the topic's partitions, a transactional one commits with
+// the consumer's group metadata, which must be its alone.
+func (c *conn) subscribePrivate(ctx context.Context, s *subscription, group string, transactional bool) error {
 	protocol := "classic"
-	if !ephemeral {
+	if !s.ephemeral {
 		protocol = c.chooseGroupProtocol(ctx)
 	}
-	consumerConfig := c.cfg.consumerConfig(group, protocol, ephemeral)
+	consumerConfig := c.cfg.consumerConfig(group, protocol, s.ephemeral)
 	if transactional {
 		// Offsets are committed only in transactions.
 		(*consumerConfig)["enable.auto.commit"] = false
 	}
-	consumer, err := kafka.NewConsumer(consumerConfig)
+	m, err := c.newMember(memberKey{}, consumerConfig, s.logger)
 	if err != nil {
-		return nil, fmt.Errorf("kafka: subscribe to %q: new consumer: %w", topic, err)
+		return err
 	}
-	s := &subscription{
-		conn:      c,
-		topic:     topic,
-		ephemeral: ephemeral,
-		consumer:  consumer,
-		logger:    c.logger.With("topic", topic, "group", cfg.Group),
-		limit:     c.cfg.receiveBuffer,
-		parts:     make(map[int32]*partition),
-		wake:      make(chan struct{}, 1),
-		drained:   make(chan struct{}, 1),
-		settled:   make(chan struct{}, 1),
-		stop:      make(chan struct{}),
-		done:      make(chan struct{}),
-	}
-	s.logs.Go(func() { forwardLogs(s.logger, consumer.Logs()) })
+	m.take(s)
 	if transactional {
-		if s.tx, err = newTransactor(ctx, s, group); err != nil {
-			_ = consumer.Close()
-			s.logs.Wait()
-			return nil, fmt.Errorf("kafka: subscribe to %q: %w", topic, err)
-		}
+		s.tx, err = newTransactor(ctx, s, group)
 	}
-	if ephemeral {
+	if err == nil && s.ephemeral {
 		err = s.assignAtEnd(ctx)
-	} else {
-		err = consumer.Subscribe(topic, s.rebalance)
 	}
 	if err != nil {
-		_ = consumer.Close()
-		if s.tx != nil {
-			s.tx.close()
-		}
-		s.logs.Wait()
-		return nil, fmt.Errorf("kafka: subscribe to %q: %w", topic, err)
+		_ = m.consumer.Close()
+		m.logs.Wait()
+		return err
 	}
-	go s.poll()
-	return s, nil
+	go m.poll()
+	if !s.ephemeral {
+		m.topicsChanged()
+	}
+	return nil
 }
 
 // Receive implements driver.Subscription.
@@ -143,7 +164,7 @@ func (s *subscription) Receive(ctx context.Context, batch []driver.Delivery) (in
 		if n > 0 {
 			if below {
 				select {
-				case s.drained <- struct{}{}:
+				case s.m.drained <- struct{}{}:
 				default:
 				}
 			}
@@ -154,10 +175,7 @@ func (s *subscription) Receive(ctx context.Context, batch []driver.Delivery) (in
 		case <-ctx.Done():
 			return 0, ctx.Err()
 		case <-s.done:
-			if s.err != nil {
-				return 0, s.err
-			}
-			return 0, driver.ErrClosed
+			return 0, s.stopped()
 		}
 	}
 }
@@ -248,7 +266,7 @@ func (s *subscription) wakeReceive() {
 func (s *subscription) settledOne(p *partition) {
 	if p.revoked && p.unsettled == 0 {
 		select {
-		case s.settled <- struct{}{}:
+		case s.m.settled <- struct{}{}:
 		default:
 		}
 		if p.idle != nil {
@@ -267,18 +285,30 @@ func (s *subscription) StopReceiving() {
 	s.queue = nil
 }
 
-// Close implements driver.Subscription: poll stores what was acked and
-// closes the consumer, which commits, leaves the group and returns.
+// Close implements driver.Subscription: the member's consumer stops
+// subscribing to the topic, which revokes its partitions and commits what
+// was acked; the last subscription of a member closes its consumer, which
+// commits and leaves the group.
 func (s *subscription) Close(ctx context.Context) error {
 	s.stopOnce.Do(func() {
-		s.StopReceiving()
+		s.mu.Lock()
+		s.stopping, s.leaving, s.queue = true, true, nil
+		s.mu.Unlock()
 		close(s.stop)
+		s.m.topicsChanged()
 	})
 	select {
 	case <-s.done:
-		s.logs.Wait()
 		return nil
 	case <-ctx.Done():
 		return fmt.Errorf("kafka: close subscription to %q: %w", s.topic, ctx.Err())
 	}
+}
+
+// stopped is why s is done: the member's consumer failed, or s closed.
+func (s *subscription) stopped() error {
+	if s.m.err != nil {
+		return s.m.err
+	}
+	return driver.ErrClosed
 }

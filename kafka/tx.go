@@ -93,7 +93,7 @@ func newTransactor(ctx context.Context, s *subscription, group string) (*transac
 		flushes: make(chan chan struct{}),
 		stop:    make(chan struct{}),
 		done:    make(chan struct{}),
-		room:    sync.NewCond(&s.mu),
+		room:    sync.NewCond(s.mu),
 	}
 	if err := t.newProducer(ctx); err != nil {
 		return nil, err
@@ -277,7 +277,7 @@ func (t *transactor) commit(batch []txAck, offsets []kafka.TopicPartition) error
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), txOpTimeout)
 	defer cancel()
-	group, err := t.s.consumer.GetConsumerGroupMetadata()
+	group, err := t.s.m.consumer.GetConsumerGroupMetadata()
 	if err != nil {
 		return fmt.Errorf("group metadata: %w", err)
 	}
@@ -389,7 +389,7 @@ func (s *subscription) restartAtCommit(p *partition, idle <-chan struct{}) {
 	wait.Stop()
 	tp := []kafka.TopicPartition{{Topic: &s.topic, Partition: p.id}}
 	for {
-		committed, err := s.committedOffsets(tp)
+		committed, err := s.m.committedOffsets(tp)
 		s.mu.Lock()
 		if s.parts[p.id] != p || s.stopping {
 			s.mu.Unlock()
@@ -421,9 +421,9 @@ func (s *subscription) restartAtCommit(p *partition, idle <-chan struct{}) {
 // revokeTx ends a transactional subscription's hold on revoked partitions:
 // what was acked is committed first, unless they were lost already, and
 // nothing of theirs is committed afterwards.
-func (s *subscription) revokeTx(revoked []*partition, tps []kafka.TopicPartition, lost bool) {
+func (s *subscription) revokeTx(revoked []*partition, lost bool) {
 	if lost {
-		s.logger.Warn("kafka: partitions lost to another member; not committing", "partitions", ids(tps))
+		s.logger.Warn("kafka: partitions lost to another member; not committing", "partitions", partitionIDs(revoked))
 	} else {
 		s.tx.flush()
 	}

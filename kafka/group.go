@@ -150,6 +150,7 @@ func (m *member) rebalance(c *kafka.Consumer, ev kafka.Event) error {
 			go m.resumeFromCommits(loading)
 		}
 	case kafka.RevokedPartitions:
+		m.logger.Debug("kafka: partitions revoked", "partitions", e.Partitions, "lost", c.AssignmentLost())
 		m.revoke(e.Partitions, c.AssignmentLost())
 		if err := c.IncrementalUnassign(e.Partitions); err != nil {
 			m.logger.Error("kafka: cannot release revoked partitions", "partitions", e.Partitions, "err", err)

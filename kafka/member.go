@@ -53,7 +53,7 @@ func (c *conn) newMember(key memberKey, cfg *kafka.ConfigMap, logger *slog.Logge
 		conn:     c,
 		key:      key,
 		consumer: consumer,
-		logger:   logger,
+		logger:   logger.With("consumer", consumer.String()),
 		subs:     make(map[string]*subscription),
 		orphans:  make(map[string]int),
 		wake:     make(chan struct{}, 1),

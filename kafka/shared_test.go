@@ -14,13 +14,13 @@ import (
 	"github.com/eventbus-go/eventbus/internal/testbroker"
 )
 
-// The subscriptions of one bus to one group share a consumer: the group
-// sees one member, however many topics the bus subscribes to.
+// The subscriptions of one bus to one group share a consumer under the
+// KIP-848 group protocol: the group sees one member, however many topics
+// the bus subscribes to. Under the classic protocol each subscription is a
+// member of its own (TestClassicSubscriptionsAreMembersOfTheirOwn).
 
 func forEachGroupProtocol(t *testing.T, test func(t *testing.T, param string)) {
-	for _, protocol := range []string{"classic", "consumer"} {
-		t.Run(protocol, func(t *testing.T) { test(t, "group_protocol="+protocol) })
-	}
+	t.Run("consumer", func(t *testing.T) { test(t, "group_protocol=consumer") })
 }
 
 // ids records the IDs a handler was given, and signals when it has n
@@ -79,6 +79,21 @@ func publishN(t *testing.T, eb *bus.Bus, topic, prefix string, n int) []string {
 	}
 	require.NoError(t, eb.Publish(t.Context(), topic, msgs...))
 	return want
+}
+
+func TestClassicSubscriptionsAreMembersOfTheirOwn(t *testing.T) {
+	be := realBackend(t)
+	eb := be.open(t, "group_protocol=classic")
+	group := "classic-" + be.topic(t, 1)
+	for range 2 {
+		topic := be.topic(t, 1)
+		got := newIDs(1)
+		_, err := eb.Subscribe(t.Context(), topic, got.handle, bus.Group(group))
+		require.NoError(t, err)
+		publishN(t, eb, topic, topic, 1)
+		got.await(t, topic)
+	}
+	awaitGroupSize(t, testbroker.Kafka(t), group, 2)
 }
 
 func TestSubscriptionsOfAGroupShareAMember(t *testing.T) {
@@ -180,5 +195,48 @@ func TestBusySubscriptionLeavesItsGroupMembersGoing(t *testing.T) {
 		close(release)
 		blocked.await(t, "once released")
 		blocked.handledOnce(t, wantBlocked)
+	})
+}
+
+// TestSharedMembersHandOverTopics moves two topics between the members of
+// a group while messages flow: a second bus joins, then the first closes.
+// Every message is handled once: revoked partitions of both topics are
+// committed before they move.
+func TestSharedMembersHandOverTopics(t *testing.T) {
+	forEachGroupProtocol(t, func(t *testing.T, param string) {
+		be := realBackend(t)
+		topics := []string{be.topic(t, 4), be.topic(t, 4)}
+		group := "handover-" + topics[0]
+		const each = 600
+		got := map[string]*ids{topics[0]: newIDs(each), topics[1]: newIDs(each)}
+		subscribe := func(eb *bus.Bus) {
+			for _, topic := range topics {
+				_, err := eb.Subscribe(t.Context(), topic, got[topic].handle, bus.Group(group), bus.Concurrency(4))
+				require.NoError(t, err)
+			}
+		}
+		first := be.openUnclosed(t, param)
+		subscribe(first)
+		publisher := be.open(t)
+		want := map[string][]string{}
+		publish := func(part string) {
+			for _, topic := range topics {
+				want[topic] = append(want[topic], publishN(t, publisher, topic, part, each/3)...)
+			}
+		}
+
+		publish("one")
+		second := be.open(t, param)
+		subscribe(second)
+		publish("two")
+		ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+		defer cancel()
+		require.NoError(t, first.Close(ctx))
+		publish("three")
+		for _, topic := range topics {
+			got[topic].await(t, topic)
+			got[topic].handledOnce(t, want[topic])
+		}
+		awaitGroupSize(t, testbroker.Kafka(t), group, 1)
 	})
 }

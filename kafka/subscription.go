@@ -59,8 +59,8 @@ func (c *conn) Subscribe(ctx context.Context, topic string, cfg driver.Subscribe
 }
 
 // subscribe makes a subscription, transactional (see tx.go) or not. A
-// plain group subscription shares its group's member; the others get one of
-// their own.
+// plain group subscription shares its group's member (joinGroup); the
+// others get one of their own.
 func (c *conn) subscribe(ctx context.Context, topic string, cfg driver.SubscribeConfig, transactional bool) (*subscription, error) {
 	if c.closed.IsClosed() {
 		return nil, driver.ErrClosed
@@ -91,7 +91,7 @@ func (c *conn) subscribe(ctx context.Context, topic string, cfg driver.Subscribe
 	case transactional:
 		err = c.subscribePrivate(ctx, s, cfg.Group, true)
 	default:
-		err = c.join(memberKey{cfg.Group, c.chooseGroupProtocol(ctx)}, s)
+		err = c.joinGroup(ctx, s, cfg.Group)
 	}
 	if err == nil && !s.ephemeral {
 		select {
@@ -108,6 +108,20 @@ func (c *conn) subscribe(ctx context.Context, topic string, cfg driver.Subscribe
 		return nil, fmt.Errorf("kafka: subscribe to %q: %w", topic, err)
 	}
 	return s, nil
+}
+
+// joinGroup adds s to its group's shared member under the KIP-848
+// protocol. Under the classic protocol each subscription keeps a member of
+// its own: there, changing a member's topics rebalances the whole group,
+// and a member closed during such a rebalance (a bus closing its
+// subscriptions one after another) could hang in librdkafka's close or
+// lose its final commit.
+func (c *conn) joinGroup(ctx context.Context, s *subscription, group string) error {
+	protocol := c.chooseGroupProtocol(ctx)
+	if protocol == "classic" {
+		return c.subscribePrivate(ctx, s, group, false)
+	}
+	return c.join(memberKey{group, protocol}, s)
 }
 
 // subscribePrivate gives s a member of its own: an ephemeral subscription

@@ -99,7 +99,7 @@ func (c *conn) ReadTopic(ctx context.Context, topic string, follow bool, fn func
 			t.mu.Unlock()
 			return nil
 		}
-		if err := t.wait(ctx, t.consumers, wake, 0); err != nil {
+		if err := t.wait(ctx, &t.consumers, wake, 0); err != nil {
 			t.mu.Unlock()
 			return err
 		}

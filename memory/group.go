@@ -104,7 +104,7 @@ func (m *member) Receive(ctx context.Context, batch []driver.Delivery) (int, err
 		if !nextDue.IsZero() {
 			timeout = max(time.Until(nextDue), time.Millisecond)
 		}
-		if err := t.wait(ctx, t.consumers, m.wake, timeout); err != nil {
+		if err := t.wait(ctx, &t.consumers, m.wake, timeout); err != nil {
 			return 0, err
 		}
 	}

@@ -59,6 +59,8 @@ func (c *conn) GroupLag(_ context.Context, group, topic string) ([]driver.Partit
 	g := t.groups[group]
 	low := t.start // a group that never read has everything ahead
 	if g != nil {
+		g.mu.Lock()
+		defer g.mu.Unlock()
 		low = max(g.low, t.start)
 		for i, unsettled := range g.unsettled {
 			if !unsettled && g.low+int64(i) >= low {

@@ -182,6 +182,8 @@ func (t *topicLog) join(name string) *member {
 		}
 	}
 	m := &member{group: g, skipped: make(map[string]bool), wake: make(chan struct{}, 1)}
+	g.mu.Lock()
 	g.members[m] = struct{}{}
+	g.mu.Unlock()
 	return m
 }

@@ -21,7 +21,9 @@ import (
 // Per-key order across competing members: a key whose messages are in
 // flight at one member is busy, and its further messages go to that member
 // only; a message that cannot be handed out yet waits in pending, where
-// messages of a key always stay in offset order.
+// messages of a key always stay in offset order. A lone member has every
+// key to itself: busy is kept only while the group has competing members,
+// and made from what is in flight when a second member joins.
 type group struct {
 	topic *topicLog
 	name  string
@@ -183,7 +185,36 @@ func (m *member) fill(batch []driver.Delivery) (n int, nextDue time.Time) {
 	return n, g.dueFirst(nextDue)
 }
 
+// competing reports whether the group has more than one member, and so
+// keeps busy.
+func (g *group) competing() bool { return len(g.members) > 1 }
+
+// addMember adds m to the group. Once it has competing members, the keys in
+// flight are busy at the member that holds them.
+func (g *group) addMember(m *member) {
+	g.members[m] = struct{}{}
+	if len(g.members) == 2 {
+		clear(g.busy)
+		for _, f := range g.inFlight {
+			g.markBusy(f.key, f.member)
+		}
+	}
+}
+
+// markBusy notes one more message of key in flight at m.
+func (g *group) markBusy(key string, m *member) {
+	if key != "" && g.competing() {
+		b := g.busy[key]
+		b.member = m
+		b.inFlight++
+		g.busy[key] = b
+	}
+}
+
 func (m *member) busyElsewhere(key string) bool {
+	if !m.group.competing() {
+		return false
+	}
 	b, ok := m.group.busy[key]
 	return ok && b.member != m
 }
@@ -192,12 +223,7 @@ func (m *member) handOut(d *driver.Delivery, offset int64, attempt int) {
 	g := m.group
 	msg := g.topic.at(offset)
 	g.inFlight[offset] = flight{member: m, key: msg.Key, attempt: attempt}
-	if msg.Key != "" {
-		b := g.busy[msg.Key]
-		b.member = m
-		b.inFlight++
-		g.busy[msg.Key] = b
-	}
+	g.markBusy(msg.Key, m)
 	*d = driver.Delivery{Message: *msg, Receipt: driver.Receipt{Attempt: attempt, Partition: -1, Offset: offset}}
 }
 
@@ -209,7 +235,7 @@ func (m *member) release(offset int64) (flight, bool) {
 		return flight{}, false
 	}
 	delete(g.inFlight, offset)
-	if key := f.key; key != "" {
+	if key := f.key; key != "" && g.competing() {
 		if b := g.busy[key]; b.inFlight > 1 {
 			b.inFlight--
 			g.busy[key] = b

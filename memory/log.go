@@ -183,7 +183,7 @@ func (t *topicLog) join(name string) *member {
 	}
 	m := &member{group: g, skipped: make(map[string]bool), wake: make(chan struct{}, 1)}
 	g.mu.Lock()
-	g.members[m] = struct{}{}
+	g.addMember(m)
 	g.mu.Unlock()
 	return m
 }

@@ -59,7 +59,7 @@ func (t *topicLog) push(m driver.Message) {
 
 // waiterSet holds the wake-up channels, each with a buffer of one, of the
 // goroutines waiting for one kind of change; t.mu guards it. It is a slice:
-// it is scanned on every publish and ack, and seldom holds more than a few.
+// it is scanned on every publish, and seldom holds more than a few.
 type waiterSet struct{ waiting []chan struct{} }
 
 // wake wakes every waiter of the set.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -24,17 +25,21 @@ type Bus struct {
 	structured bool
 	tel        *telemetry // nil records nothing
 
-	mu     sync.RWMutex // guards closed and subs; Publish takes it for reading
+	mu     sync.RWMutex // guards closed and subs
 	closed bool
 	subs   map[*Subscription]struct{}
 	// publishing counts Publish calls in progress, so Close flushes
-	// producers only after they return; inFlight counts them too, so Close
-	// knows without a wait that there are none.
-	publishing sync.WaitGroup
-	inFlight   atomic.Int64
+	// producers only after they return. Close sets its sign bit
+	// (publishClosed) with closed: no Publish starts after that, and the
+	// last one in progress to end closes published.
+	publishing atomic.Int64
+	published  chan struct{}
 	closeOnce  sync.Once
 	closeErr   error
 }
+
+// publishClosed is the bit of Bus.publishing that Close sets.
+const publishClosed = math.MinInt64
 
 func newBus(conn driver.Conn, name string, o openOptions) *Bus {
 	b := &Bus{
@@ -43,6 +48,8 @@ func newBus(conn driver.Conn, name string, o openOptions) *Bus {
 		logger: o.logger,
 		caps:   conn.Capabilities(),
 		subs:   make(map[*Subscription]struct{}),
+
+		published: make(chan struct{}),
 
 		structured: o.structured,
 	}
@@ -173,19 +180,21 @@ func (b *Bus) startPublish(topic string) error {
 	if err := ValidateTopic(topic); err != nil {
 		return err
 	}
-	b.mu.RLock()
-	defer b.mu.RUnlock()
-	if b.closed {
-		return fmt.Errorf("eventbus: publish to %q: %w", topic, ErrClosed)
+	for {
+		n := b.publishing.Load()
+		if n&publishClosed != 0 {
+			return fmt.Errorf("eventbus: publish to %q: %w", topic, ErrClosed)
+		}
+		if b.publishing.CompareAndSwap(n, n+1) {
+			return nil
+		}
 	}
-	b.publishing.Add(1)
-	b.inFlight.Add(1)
-	return nil
 }
 
 func (b *Bus) endPublish() {
-	b.inFlight.Add(-1)
-	b.publishing.Done()
+	if b.publishing.Add(-1) == publishClosed {
+		close(b.published) // the last one after Close
+	}
 }
 
 // Close shuts the bus down in order: it closes every subscription (stop
@@ -197,6 +206,7 @@ func (b *Bus) Close(ctx context.Context) error {
 	b.closeOnce.Do(func() {
 		b.mu.Lock()
 		b.closed = true
+		publishing := b.publishing.Or(publishClosed)
 		subs := make([]*Subscription, 0, len(b.subs))
 		for s := range b.subs {
 			subs = append(subs, s)
@@ -212,11 +222,10 @@ func (b *Bus) Close(ctx context.Context) error {
 		// The dead-letter publishes of draining handlers are done by now.
 		// No Publish starts once closed is set: with none in progress
 		// there is nothing to wait for, even when ctx is already done.
-		if b.inFlight.Load() > 0 {
-			done := make(chan struct{})
-			go func() { b.publishing.Wait(); close(done) }()
-			if err := await(ctx, done); err != nil {
-				errs[len(subs)] = fmt.Errorf("eventbus: close: waiting for %d publishes in progress: %w", b.inFlight.Load(), err)
+		if publishing != 0 {
+			if err := await(ctx, b.published); err != nil {
+				errs[len(subs)] = fmt.Errorf("eventbus: close: waiting for %d publishes in progress: %w",
+					b.publishing.Load()&^publishClosed, err)
 			}
 		}
 		if err := b.conn.Close(ctx); err != nil {

@@ -37,8 +37,13 @@ func (s *Subscription) run(q *keyQueue) {
 	// wait in backoff.
 	v := decide(runResult{err: err, failures: q.failures, firstFailure: q.firstFailure, now: now,
 		stopping: s.stopping, withdrawn: withdrawn(m), stageLeft: s.stageLeft()}, s.cfg.retry, s.deadLetterTopic != "")
-	if v.action == retry || v.action == hold {
+	var emptied *keyQueue
+	switch {
+	case v.action == retry || v.action == hold:
 		s.waitToRun(q, m, v.delay)
+	case v.action == ack && s.txSub == nil:
+		// Under the same lock: the key's next message may run at once.
+		emptied = s.detachHead(q)
 	}
 	s.mu.Unlock()
 
@@ -46,7 +51,11 @@ func (s *Subscription) run(q *keyQueue) {
 	// immutable fields and the copies above are read from here on.
 	switch v.action {
 	case ack:
-		s.ackHead(q, m, outputs)
+		if s.txSub == nil {
+			s.acked(m, emptied)
+		} else {
+			s.ackHead(q, m, outputs)
+		}
 	case retry:
 		s.tel.retried()
 		s.logger.Debug("handler failed, will retry", "id", m.ID, "key", m.Key, "attempt", attempt, "retry_in", v.delay, "err", err)
@@ -146,24 +155,21 @@ func (s *Subscription) ackHead(q *keyQueue, head *Message, outputs []driver.Outp
 		s.settle(head, true, outputs)
 	}
 	s.mu.Lock()
-	copy(q.msgs, q.msgs[1:])
-	q.msgs[len(q.msgs)-1] = nil
-	q.msgs = q.msgs[:len(q.msgs)-1]
-	q.failures, q.firstFailure, q.lastErr = 0, time.Time{}, nil
-	more := len(q.msgs) > 0
-	if more {
-		s.ready <- q
-	} else {
-		s.forget(q)
-	}
+	emptied := s.detachHead(q)
 	s.mu.Unlock()
+	s.acked(head, emptied)
+}
 
+// acked finishes head, which detachHead took out of its queue, and
+// recycles the queue that left empty, if any. A transactional
+// subscription has settled head already, with the outputs of its run.
+func (s *Subscription) acked(head *Message, emptied *keyQueue) {
 	s.finished(head)
 	if s.txSub == nil {
 		s.settle(head, true, nil)
 	}
-	if !more {
-		keyQueues.Put(q)
+	if emptied != nil {
+		keyQueues.Put(emptied)
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/eventbus-go/eventbus/bus/driver"
@@ -34,7 +35,7 @@ type Subscription struct {
 	stopReceiving  context.CancelFunc
 	receiving      chan struct{} // closed when the receive loop has returned
 
-	inFlight inFlight
+	inFlight *inFlight
 
 	mu        sync.Mutex
 	stopping  bool                   // shutdown began: nothing new is fetched
@@ -54,48 +55,99 @@ type Subscription struct {
 }
 
 // inFlight bounds how many received messages are not settled yet: the
-// receive loop acquires a slot per message, settling releases it.
-type inFlight chan struct{}
-
-// acquire takes one slot, waiting for room until ctx is done.
-func (f inFlight) acquire(ctx context.Context) bool {
-	select {
-	case f <- struct{}{}:
-		return true
-	case <-ctx.Done():
-		return false
-	}
+// receive loop takes slots for what it fetches, settling gives them back.
+// It is a counter rather than a channel of slots, so that taking or giving
+// back a slot is one atomic add.
+//
+// When every slot is taken, the receive loop waits until a batch's worth
+// is free again, or, while a worker has nothing to run, until any slot is
+// free, rather than for each slot: while every worker is busy, it then
+// fetches and queues messages many at a time instead of one per settled
+// message.
+type inFlight struct {
+	limit       int64
+	batch       int64 // free slots that end a wait for room
+	taken       atomic.Int64
+	idleWorkers atomic.Int32
+	// waiting is set while the receive loop waits for room; a release
+	// then signals room, which has a buffer of one.
+	waiting atomic.Bool
+	room    chan struct{}
+	// draining is set once shutdown waits for every slot; the release
+	// that frees the last one closes empty.
+	draining  atomic.Bool
+	emptyOnce sync.Once
+	empty     chan struct{}
 }
 
-// acquireFree takes up to n more slots that are free now, without waiting,
-// and returns how many it took. Only the receive loop acquires, so free
-// slots stay free meanwhile.
-func (f inFlight) acquireFree(n int) int {
-	n = min(n, cap(f)-len(f))
-	for range n {
-		f <- struct{}{}
+func newInFlight(limit, batch int) *inFlight {
+	return &inFlight{limit: int64(limit), batch: int64(batch), room: make(chan struct{}, 1), empty: make(chan struct{})}
+}
+
+// acquire takes up to n slots, at least one, waiting for room until ctx is
+// done, and returns how many it took: 0 when ctx ended first. Only the
+// receive loop acquires, so free slots stay free meanwhile.
+func (f *inFlight) acquire(ctx context.Context, n int) int {
+	for {
+		if free := f.limit - f.taken.Load(); free > 0 {
+			took := min(int64(n), free)
+			f.taken.Add(took)
+			return int(took)
+		}
+		f.waiting.Store(true)
+		if f.taken.Load() < f.limit {
+			continue // released before waiting was seen
+		}
+		select {
+		case <-f.room:
+		case <-ctx.Done():
+			return 0
+		}
 	}
-	return n
 }
 
 // release gives back n slots.
-func (f inFlight) release(n int) {
-	for range n {
-		<-f
+func (f *inFlight) release(n int) {
+	if n == 0 {
+		return
+	}
+	left := f.taken.Add(-int64(n))
+	if f.limit-left >= f.batch || f.idleWorkers.Load() > 0 {
+		f.signalRoom()
+	}
+	if left == 0 && f.draining.Load() {
+		f.emptyOnce.Do(func() { close(f.empty) })
+	}
+}
+
+// workerIdle and workerBusy bracket a worker's wait for a message to run.
+func (f *inFlight) workerIdle() {
+	f.idleWorkers.Add(1)
+	if f.taken.Load() < f.limit {
+		f.signalRoom()
+	}
+}
+
+func (f *inFlight) workerBusy() { f.idleWorkers.Add(-1) }
+
+// signalRoom wakes the receive loop if it waits for room.
+func (f *inFlight) signalRoom() {
+	if f.waiting.Load() && f.waiting.CompareAndSwap(true, false) {
+		select {
+		case f.room <- struct{}{}:
+		default: // already signalled
+		}
 	}
 }
 
 // drained is closed once every slot is free, after fetching stopped: by
 // then every received message was settled.
-func (f inFlight) drained() <-chan struct{} {
-	ch := make(chan struct{})
-	go func() {
-		for range cap(f) {
-			f <- struct{}{}
-		}
-		close(ch)
-	}()
-	return ch
+func (f *inFlight) drained() <-chan struct{} {
+	f.draining.Store(true)
+	if f.taken.Load() == 0 {
+		f.emptyOnce.Do(func() { close(f.empty) })
+	}
+	return f.empty
 }
 
 // keyQueue holds the in-flight messages of one key in arrival order. Its
@@ -184,7 +236,7 @@ func (b *Bus) Subscribe(ctx context.Context, topic string, h Handler, opts ...Su
 		keys:            make(map[string]*keyQueue),
 		backoff:         make(map[*keyQueue]struct{}),
 		ready:           make(chan *keyQueue, cfg.maxInFlight),
-		inFlight:        make(inFlight, cfg.maxInFlight),
+		inFlight:        newInFlight(cfg.maxInFlight, receiveBatch(cfg.maxInFlight)/2),
 		quit:            make(chan struct{}),
 		done:            make(chan struct{}),
 	}
@@ -259,19 +311,22 @@ func (s *Subscription) Err() error {
 // by key. When it returns, nothing more is fetched.
 func (s *Subscription) receive(ctx context.Context) {
 	defer close(s.receiving)
-	batch := make([]driver.Delivery, min(s.cfg.maxInFlight, 128))
+	batch := make([]driver.Delivery, receiveBatch(s.cfg.maxInFlight))
+	msgs := make([]*Message, len(batch))
 	for {
-		if !s.inFlight.acquire(ctx) {
+		n := s.inFlight.acquire(ctx, len(batch))
+		if n == 0 {
 			s.stopOnItsOwn()
 			return
 		}
-		n := 1 + s.inFlight.acquireFree(len(batch)-1)
 		got, err := s.driverSub.Receive(ctx, batch[:n])
 		s.inFlight.release(n - got)
 		for i := range got {
-			s.enqueue(&batch[i])
+			msgs[i] = s.newMessage(&batch[i])
 		}
+		s.enqueue(msgs[:got])
 		clear(batch[:got])
+		clear(msgs[:got])
 		if err != nil {
 			if ctx.Err() == nil {
 				s.err = fmt.Errorf("eventbus: receive from %q: %w", s.topic, err)
@@ -283,8 +338,12 @@ func (s *Subscription) receive(ctx context.Context) {
 	}
 }
 
-func (s *Subscription) enqueue(d *driver.Delivery) {
-	m := &Message{
+// receiveBatch is the most deliveries one Receive takes.
+func receiveBatch(maxInFlight int) int { return min(maxInFlight, 128) }
+
+// newMessage is the Message a handler receives for d.
+func (s *Subscription) newMessage(d *driver.Delivery) *Message {
+	return &Message{
 		ID:        d.ID,
 		Key:       d.Key,
 		Payload:   d.Payload,
@@ -296,10 +355,19 @@ func (s *Subscription) enqueue(d *driver.Delivery) {
 		Attempt:   max(d.Attempt, 1),
 		receipt:   d.Receipt,
 	}
+}
+
+// enqueue queues the messages of one Receive, taking s.mu once for all.
+func (s *Subscription) enqueue(msgs []*Message) {
+	if len(msgs) == 0 {
+		return
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.tel.received(m)
-	s.queue(m)
+	for _, m := range msgs {
+		s.tel.received(m)
+		s.queue(m)
+	}
 }
 
 // queue appends m to its key's queue, or to a queue of its own; s.mu is
@@ -332,6 +400,14 @@ func (s *Subscription) work() {
 	for {
 		select {
 		case q := <-s.ready:
+			s.run(q)
+			continue
+		default:
+		}
+		s.inFlight.workerIdle()
+		select {
+		case q := <-s.ready:
+			s.inFlight.workerBusy()
 			s.run(q)
 		case <-s.quit:
 			return

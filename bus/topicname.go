@@ -29,6 +29,9 @@ func ValidateTopic(name string) error {
 		return fmt.Errorf("%w: %q: %s (portable names are 1 to %d characters of A-Z a-z 0-9 . _ -)",
 			ErrInvalidTopic, shown, fmt.Sprintf(format, args...), MaxTopicLength)
 	}
+	if flatTopic(name) {
+		return nil // the common case, in one pass
+	}
 	if name == "" {
 		return invalid("empty")
 	}
@@ -59,6 +62,19 @@ func ValidateTopic(name string) error {
 		}
 	}
 	return nil
+}
+
+// flatTopic reports whether name is a valid name of one segment.
+func flatTopic(name string) bool {
+	if name == "" || len(name) > MaxTopicLength || name == "." || name == ".." {
+		return false
+	}
+	for i := range len(name) {
+		if !portableTopicRune(rune(name[i])) {
+			return false
+		}
+	}
+	return true
 }
 
 func portableTopicRune(r rune) bool {

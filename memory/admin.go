@@ -59,6 +59,8 @@ func (c *conn) GroupLag(_ context.Context, group, topic string) ([]driver.Partit
 	g := t.groups[group]
 	low := t.start // a group that never read has everything ahead
 	if g != nil {
+		g.mu.Lock()
+		defer g.mu.Unlock()
 		low = max(g.low, t.start)
 		for i, unsettled := range g.unsettled {
 			if !unsettled && g.low+int64(i) >= low {
@@ -99,7 +101,7 @@ func (c *conn) ReadTopic(ctx context.Context, topic string, follow bool, fn func
 			t.mu.Unlock()
 			return nil
 		}
-		if err := t.wait(ctx, t.consumers, wake, 0); err != nil {
+		if err := t.wait(ctx, &t.consumers, wake, 0); err != nil {
 			t.mu.Unlock()
 			return err
 		}

@@ -24,7 +24,7 @@ func (c *clock) Now() time.Time {
 
 // delay puts the message at offset, just taken by the cursor, in the
 // delayed list when it is not due yet, and reports whether it did.
-// t.mu is held.
+// t.mu and g.mu are held.
 func (g *group) delay(offset int64, c *clock) bool {
 	at := g.topic.at(offset).DeliverAt
 	if at.IsZero() || !at.After(c.Now()) {
@@ -38,8 +38,8 @@ func (g *group) delay(offset int64, c *clock) bool {
 	return true
 }
 
-// releaseDue moves the delayed messages that are due to pending. t.mu is
-// held.
+// releaseDue moves the delayed messages that are due to pending. t.mu and
+// g.mu are held.
 func (g *group) releaseDue(c *clock) {
 	if len(g.delayed) == 0 {
 		return
@@ -55,7 +55,7 @@ func (g *group) releaseDue(c *clock) {
 }
 
 // dueFirst returns the earlier of due and the time the first delayed
-// message is due; a zero time counts as none. t.mu is held.
+// message is due; a zero time counts as none. g.mu is held.
 func (g *group) dueFirst(due time.Time) time.Time {
 	if len(g.delayed) > 0 && (due.IsZero() || g.delayed[0].readyAt.Before(due)) {
 		return g.delayed[0].readyAt

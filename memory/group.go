@@ -3,6 +3,7 @@ package memory
 import (
 	"context"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/eventbus-go/eventbus/bus/driver"
@@ -11,13 +12,23 @@ import (
 // group is a consumer group's state on one topic. It outlives its members,
 // so a new member resumes where the last one stopped.
 //
+// Locking: mu guards the group's state. Whoever holds it holds the topic's
+// t.mu too, taken first, except Ack, which takes mu alone: a worker
+// acknowledging a message does not wait for the topic's publishers, nor
+// they for it. The state therefore never reads the topic's ring for an
+// Ack: an in-flight message's key is kept in its flight.
+//
 // Per-key order across competing members: a key whose messages are in
 // flight at one member is busy, and its further messages go to that member
 // only; a message that cannot be handed out yet waits in pending, where
-// messages of a key always stay in offset order.
+// messages of a key always stay in offset order. A lone member has every
+// key to itself: busy is kept only while the group has competing members,
+// and made from what is in flight when a second member joins.
 type group struct {
-	topic  *topicLog
-	name   string
+	topic *topicLog
+	name  string
+
+	mu     sync.Mutex
 	cursor int64 // next offset never handed out
 	// unsettled[i] tells whether offset low+i, below cursor, still awaits
 	// its ack; low is the lowest offset the group may still need.
@@ -40,6 +51,7 @@ type pendingEntry struct {
 
 type flight struct {
 	member  *member
+	key     string
 	attempt int
 }
 
@@ -48,8 +60,12 @@ type busyKey struct {
 	inFlight int
 }
 
-// lowWater is the lowest offset the group may still need.
-func (g *group) lowWater() int64 { return g.low }
+// lowWater is the lowest offset the group may still need. t.mu is held.
+func (g *group) lowWater() int64 {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.low
+}
 
 // advance takes the cursor's next offset.
 func (g *group) advance() int64 {
@@ -80,8 +96,8 @@ func (g *group) addPending(e pendingEntry, key string) {
 // member is one subscription in a group.
 type member struct {
 	group   *group
-	stopped bool // StopReceiving was called: Receive returns ErrClosed
-	closed  bool
+	stopped bool            // StopReceiving was called: Receive returns ErrClosed; t.mu guards it
+	closed  bool            // t.mu and group.mu guard it
 	skipped map[string]bool // keys passed over in the current pending scan
 	wake    chan struct{}
 }
@@ -96,7 +112,9 @@ func (m *member) Receive(ctx context.Context, batch []driver.Delivery) (int, err
 		if m.stopped || m.closed {
 			return 0, driver.ErrClosed
 		}
+		m.group.mu.Lock()
 		n, nextDue := m.fill(batch)
+		m.group.mu.Unlock()
 		if n > 0 {
 			return n, nil
 		}
@@ -104,14 +122,15 @@ func (m *member) Receive(ctx context.Context, batch []driver.Delivery) (int, err
 		if !nextDue.IsZero() {
 			timeout = max(time.Until(nextDue), time.Millisecond)
 		}
-		if err := t.wait(ctx, t.consumers, m.wake, timeout); err != nil {
+		if err := t.wait(ctx, &t.consumers, m.wake, timeout); err != nil {
 			return 0, err
 		}
 	}
 }
 
-// fill takes messages for m; t.mu is held. It returns how many it took and
-// when the earliest pending message it could not take yet becomes due.
+// fill takes messages for m; t.mu and g.mu are held. It returns how many
+// it took and when the earliest pending message it could not take yet
+// becomes due.
 func (m *member) fill(batch []driver.Delivery) (n int, nextDue time.Time) {
 	g, t := m.group, m.group.topic
 	passedOver := false
@@ -166,7 +185,36 @@ func (m *member) fill(batch []driver.Delivery) (n int, nextDue time.Time) {
 	return n, g.dueFirst(nextDue)
 }
 
+// competing reports whether the group has more than one member, and so
+// keeps busy.
+func (g *group) competing() bool { return len(g.members) > 1 }
+
+// addMember adds m to the group. Once it has competing members, the keys in
+// flight are busy at the member that holds them.
+func (g *group) addMember(m *member) {
+	g.members[m] = struct{}{}
+	if len(g.members) == 2 {
+		clear(g.busy)
+		for _, f := range g.inFlight {
+			g.markBusy(f.key, f.member)
+		}
+	}
+}
+
+// markBusy notes one more message of key in flight at m.
+func (g *group) markBusy(key string, m *member) {
+	if key != "" && g.competing() {
+		b := g.busy[key]
+		b.member = m
+		b.inFlight++
+		g.busy[key] = b
+	}
+}
+
 func (m *member) busyElsewhere(key string) bool {
+	if !m.group.competing() {
+		return false
+	}
 	b, ok := m.group.busy[key]
 	return ok && b.member != m
 }
@@ -174,17 +222,12 @@ func (m *member) busyElsewhere(key string) bool {
 func (m *member) handOut(d *driver.Delivery, offset int64, attempt int) {
 	g := m.group
 	msg := g.topic.at(offset)
-	g.inFlight[offset] = flight{member: m, attempt: attempt}
-	if msg.Key != "" {
-		b := g.busy[msg.Key]
-		b.member = m
-		b.inFlight++
-		g.busy[msg.Key] = b
-	}
+	g.inFlight[offset] = flight{member: m, key: msg.Key, attempt: attempt}
+	g.markBusy(msg.Key, m)
 	*d = driver.Delivery{Message: *msg, Receipt: driver.Receipt{Attempt: attempt, Partition: -1, Offset: offset}}
 }
 
-// release forgets an in-flight message of m; t.mu is held.
+// release forgets an in-flight message of m; g.mu is held.
 func (m *member) release(offset int64) (flight, bool) {
 	g := m.group
 	f, ok := g.inFlight[offset]
@@ -192,7 +235,7 @@ func (m *member) release(offset int64) (flight, bool) {
 		return flight{}, false
 	}
 	delete(g.inFlight, offset)
-	if key := g.topic.at(offset).Key; key != "" {
+	if key := f.key; key != "" && g.competing() {
 		if b := g.busy[key]; b.inFlight > 1 {
 			b.inFlight--
 			g.busy[key] = b
@@ -203,24 +246,33 @@ func (m *member) release(offset int64) (flight, bool) {
 	return f, true
 }
 
+// Ack takes g.mu only, and t.mu after it only to wake waiters.
 func (m *member) Ack(r *driver.Receipt) error {
-	t := m.group.topic
-	t.mu.Lock()
-	defer t.mu.Unlock()
+	g, t := m.group, m.group.topic
+	g.mu.Lock()
 	if _, ok := m.release(r.Offset); !ok {
+		g.mu.Unlock()
 		return nil // given back at Close; the group redelivers it
 	}
-	g := m.group
 	low := g.low
 	g.acked(r.Offset)
 	// Wake publishers waiting for room once per chunk of acks, not for
 	// each, and subscriptions only when a released key may let pending
-	// messages go.
-	if chunk := max(1, int64(t.retention/64)); g.low/chunk != low/chunk {
-		t.producers.wake()
-	}
-	if len(g.pending) > 0 {
-		t.consumers.wake()
+	// messages go. A waiter registered under t.mu after reading the
+	// group's state, so it either saw this ack or is woken now.
+	chunk := max(1, int64(t.retention/64))
+	wakeProducers := g.low/chunk != low/chunk
+	wakeConsumers := len(g.pending) > 0
+	g.mu.Unlock()
+	if wakeProducers || wakeConsumers {
+		t.mu.Lock()
+		if wakeProducers {
+			t.producers.wake()
+		}
+		if wakeConsumers {
+			t.consumers.wake()
+		}
+		t.mu.Unlock()
 	}
 	return nil
 }
@@ -229,6 +281,8 @@ func (m *member) Nack(r *driver.Receipt, delay time.Duration) error {
 	t := m.group.topic
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	m.group.mu.Lock()
+	defer m.group.mu.Unlock()
 	f, ok := m.release(r.Offset)
 	if !ok {
 		return nil // given back at Close; the group redelivers it
@@ -257,6 +311,8 @@ func (m *member) Close(context.Context) error {
 	g, t := m.group, m.group.topic
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	g.mu.Lock()
+	defer g.mu.Unlock()
 	if m.closed {
 		return nil
 	}

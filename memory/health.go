@@ -19,17 +19,19 @@ func (c *conn) CheckHealth(context.Context) (string, error) {
 // CheckHealth implements driver.HealthChecker: a member is healthy until
 // it is closed; it reports how many messages it holds.
 func (m *member) CheckHealth(context.Context) (string, error) {
-	t := m.group.topic
+	g, t := m.group, m.group.topic
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	g.mu.Lock()
+	defer g.mu.Unlock()
 	if m.closed {
 		return "closed", driver.ErrClosed
 	}
 	held := 0
-	for _, f := range m.group.inFlight {
+	for _, f := range g.inFlight {
 		if f.member == m {
 			held++
 		}
 	}
-	return fmt.Sprintf("member of %d, holding %d messages", len(m.group.members), held), nil
+	return fmt.Sprintf("member of %d, holding %d messages", len(g.members), held), nil
 }

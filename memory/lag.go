@@ -13,6 +13,8 @@ func (m *member) Lag(context.Context) ([]driver.PartitionLag, error) {
 	g, t := m.group, m.group.topic
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	g.mu.Lock()
+	defer g.mu.Unlock()
 	if m.closed {
 		return nil, driver.ErrClosed
 	}

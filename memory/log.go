@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"slices"
 	"sync"
 	"time"
 
@@ -34,8 +35,6 @@ func newTopicLog(name string, retention int) *topicLog {
 		retention: retention,
 		groups:    make(map[string]*group),
 		readers:   make(map[*group]struct{}),
-		consumers: make(waiterSet),
-		producers: make(waiterSet),
 	}
 }
 
@@ -59,12 +58,13 @@ func (t *topicLog) push(m driver.Message) {
 }
 
 // waiterSet holds the wake-up channels, each with a buffer of one, of the
-// goroutines waiting for one kind of change.
-type waiterSet map[chan struct{}]struct{}
+// goroutines waiting for one kind of change; t.mu guards it. It is a slice:
+// it is scanned on every publish, and seldom holds more than a few.
+type waiterSet struct{ waiting []chan struct{} }
 
-// wake wakes every waiter of the set; t.mu is held.
-func (ws waiterSet) wake() {
-	for wake := range ws {
+// wake wakes every waiter of the set.
+func (ws *waiterSet) wake() {
+	for _, wake := range ws.waiting {
 		select {
 		case wake <- struct{}{}:
 		default: // already woken
@@ -72,10 +72,19 @@ func (ws waiterSet) wake() {
 	}
 }
 
+func (ws *waiterSet) remove(wake chan struct{}) {
+	if i := slices.Index(ws.waiting, wake); i >= 0 {
+		last := len(ws.waiting) - 1
+		ws.waiting[i] = ws.waiting[last]
+		ws.waiting[last] = nil
+		ws.waiting = ws.waiting[:last]
+	}
+}
+
 // wait releases t.mu until the set is woken, timeout passes (when
 // positive) or ctx is done, and takes it again.
-func (t *topicLog) wait(ctx context.Context, ws waiterSet, wake chan struct{}, timeout time.Duration) error {
-	ws[wake] = struct{}{}
+func (t *topicLog) wait(ctx context.Context, ws *waiterSet, wake chan struct{}, timeout time.Duration) error {
+	ws.waiting = append(ws.waiting, wake)
 	t.mu.Unlock()
 	var expired <-chan time.Time
 	if timeout > 0 {
@@ -91,7 +100,7 @@ func (t *topicLog) wait(ctx context.Context, ws waiterSet, wake chan struct{}, t
 		err = ctx.Err()
 	}
 	t.mu.Lock()
-	delete(ws, wake)
+	ws.remove(wake)
 	select {
 	case <-wake: // drop a wake-up that raced with the return
 	default:
@@ -109,7 +118,7 @@ func (t *topicLog) append(ctx context.Context, msgs []driver.Message) error {
 			if wake == nil {
 				wake = make(chan struct{}, 1)
 			}
-			if err := t.wait(ctx, t.producers, wake, 0); err != nil {
+			if err := t.wait(ctx, &t.producers, wake, 0); err != nil {
 				errs := make(driver.MessageErrors, len(msgs))
 				for j := i; j < len(msgs); j++ {
 					errs[j] = fmt.Errorf("%w: topic %q holds %d messages not yet acknowledged by every group: %w",
@@ -173,6 +182,8 @@ func (t *topicLog) join(name string) *member {
 		}
 	}
 	m := &member{group: g, skipped: make(map[string]bool), wake: make(chan struct{}, 1)}
-	g.members[m] = struct{}{}
+	g.mu.Lock()
+	g.addMember(m)
+	g.mu.Unlock()
 	return m
 }

@@ -40,9 +40,9 @@ func (m *txMember) AckWith(r *driver.Receipt, outputs []driver.Output) error {
 
 // holds reports whether offset is in flight at m.
 func (m *member) holds(offset int64) bool {
-	t := m.group.topic
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	f, ok := m.group.inFlight[offset]
+	g := m.group
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	f, ok := g.inFlight[offset]
 	return ok && f.member == m
 }

@@ -66,7 +66,7 @@ func parseConfig(cfg driver.OpenConfig) (*config, error) {
 		clientID:          q.String("client_id", "eventbus"),
 		acks:              q.Enum("acks", "all", "all", "1", "0"),
 		idempotent:        q.Bool("idempotent", true),
-		linger:            q.NonNegativeDuration("linger", 5*time.Millisecond),
+		linger:            q.NonNegativeDuration("linger", 0), // a lone Publish waits a round trip, no timer
 		compression:       q.Enum("compression", "none", "none", "gzip", "snappy", "lz4", "zstd"),
 		maxMessageBytes:   q.Int("max_message_bytes", 4<<20, 16<<10),
 		deliveryTimeout:   q.Duration("delivery_timeout", 2*time.Minute),

@@ -13,8 +13,9 @@ import (
 
 func TestLingerTakesZeroAndFractions(t *testing.T) {
 	for _, tt := range []struct{ query, want string }{
-		{"", "5"},
+		{"", "0"},
 		{"linger=0ms", "0"},
+		{"linger=5ms", "5"},
 		{"linger=500us", "0.5"},
 		{"linger=20ms", "20"},
 	} {

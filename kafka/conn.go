@@ -192,6 +192,8 @@ func (c *conn) As(target any) bool {
 
 // Publish produces msgs and waits for every delivery report. Each call has
 // its own report channel, sized so librdkafka's poller never blocks on it.
+// A message whose delivery the broker did not confirm (see confirmed) is
+// produced again.
 func (c *conn) Publish(ctx context.Context, topic string, msgs []driver.Message) error {
 	if c.closed.IsClosed() {
 		return driver.ErrClosed
@@ -206,28 +208,48 @@ func (c *conn) Publish(ctx context.Context, topic string, msgs []driver.Message)
 	errs := make(driver.MessageErrors, len(msgs))
 	reported := make([]bool, len(msgs))
 	failed, waiting := false, 0
+	var again []int         // unconfirmed messages to produce again
+	var unconfirmed []uint8 // per message, times it went unconfirmed; made on the first
+	fail := func(i int, err error) {
+		reported[i], errs[i], failed = true, err, true
+	}
 	receive := func(ev kafka.Event) {
 		m, ok := ev.(*kafka.Message)
 		if !ok {
 			return
 		}
 		i := *m.Opaque.(*int)
-		reported[i] = true
 		waiting--
 		c.inFlight.Add(-1)
-		if m.TopicPartition.Error != nil {
-			errs[i] = fmt.Errorf("kafka: produce to %q partition %d: %w", topic, m.TopicPartition.Partition, wrapKafkaError(m.TopicPartition.Error))
-			failed = true
+		switch {
+		case m.TopicPartition.Error != nil:
+			fail(i, fmt.Errorf("kafka: produce to %q partition %d: %w", topic, m.TopicPartition.Partition, wrapKafkaError(m.TopicPartition.Error)))
+		case c.confirmed(m):
+			reported[i] = true
+		default:
+			if unconfirmed == nil {
+				unconfirmed = make([]uint8, len(msgs))
+			}
+			unconfirmed[i]++
+			if unconfirmed[i] > maxUnconfirmed {
+				fail(i, fmt.Errorf("kafka: produce to %q partition %d: %w", topic, m.TopicPartition.Partition, errUnconfirmed))
+				return
+			}
+			c.logger.Warn("kafka: the broker did not confirm a message reported delivered; producing it again, so it may arrive twice or after later messages of its key",
+				"topic", topic, "partition", m.TopicPartition.Partition, "id", msgs[i].ID)
+			again = append(again, i)
 		}
 	}
 	records := newRecords(topic, msgs)
-	for i := range records {
+	produce := func(i int) {
 		if err := ctx.Err(); err != nil {
 			// Produce nothing more: the caller has given up.
-			reported[i] = true
-			errs[i] = fmt.Errorf("kafka: produce to %q: not published: %w", topic, err)
-			failed = true
-			continue
+			if unconfirmed != nil && unconfirmed[i] > 0 {
+				fail(i, fmt.Errorf("kafka: produce to %q: %w: %w", topic, errUnconfirmed, err))
+			} else {
+				fail(i, fmt.Errorf("kafka: produce to %q: not published: %w", topic, err))
+			}
+			return
 		}
 		km := &records[i]
 		for {
@@ -235,15 +257,13 @@ func (c *conn) Publish(ctx context.Context, topic string, msgs []driver.Message)
 			err := c.producer.Produce(km, reports)
 			if err == nil {
 				waiting++
-				break
+				return
 			}
 			c.inFlight.Add(-1)
 			var kerr kafka.Error
 			if !errors.As(err, &kerr) || kerr.Code() != kafka.ErrQueueFull || ctx.Err() != nil {
-				reported[i] = true
-				errs[i] = fmt.Errorf("kafka: produce to %q: %w", topic, wrapKafkaError(err))
-				failed = true
-				break
+				fail(i, fmt.Errorf("kafka: produce to %q: %w", topic, wrapKafkaError(err)))
+				return
 			}
 			// librdkafka's queue is full: wait for room.
 			if waiting > 0 {
@@ -257,7 +277,18 @@ func (c *conn) Publish(ctx context.Context, topic string, msgs []driver.Message)
 			}
 		}
 	}
-	for waiting > 0 {
+	for i := range records {
+		produce(i)
+	}
+	for waiting > 0 || len(again) > 0 {
+		for len(again) > 0 {
+			i := again[0]
+			again = again[1:]
+			produce(i)
+		}
+		if waiting == 0 {
+			break
+		}
 		select {
 		case ev := <-reports:
 			receive(ev)
@@ -282,6 +313,32 @@ func (c *conn) Publish(ctx context.Context, topic string, msgs []driver.Message)
 		return errs
 	}
 	return nil
+}
+
+// maxUnconfirmed is how many times Publish produces a message again that
+// the broker did not confirm before it gives up on it.
+const maxUnconfirmed = 3
+
+// errUnconfirmed is a message's error when librdkafka reported it delivered
+// but the broker did not confirm it.
+var errUnconfirmed = errors.New("the broker did not confirm the message, which may be lost or may have arrived")
+
+// confirmed tells whether a delivery report without an error is the
+// broker's confirmation of the message: one with an offset. The idempotent
+// producer also reports messages delivered without one, "implicitly acked"
+// by the success of a later request of the same partition, on the premise
+// that a broker accepts a producer's sequence numbers only in order. A
+// broker accepts any first sequence number from a producer it does not
+// know on a partition, though: when the first requests of a new producer
+// to a partition fail without being written (a leader not serving the
+// partition yet, as right after the topic's creation or during a leader
+// election, answers "not leader") while a later one is in flight and
+// succeeds, their messages are reported delivered and were never written
+// (confluent-kafka-go issue 921). Such a report is not taken for a
+// delivery. Without a linger, one Publish of several messages sends a
+// partition several requests, which makes it likelier.
+func (c *conn) confirmed(m *kafka.Message) bool {
+	return !c.cfg.idempotent || m.TopicPartition.Offset >= 0
 }
 
 // newRecords turns driver messages into Kafka records: Key to the record

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -168,6 +169,9 @@ func (c *conn) createPartProducers(names []string) ([]*partProducer, error) {
 				BatchingMaxMessages:     uint(c.cfg.batchingMaxMessages),
 				MaxPendingMessages:      c.cfg.maxPendingMessages,
 				SendTimeout:             c.cfg.sendTimeout,
+				// A partition has no partitions to discover;
+				// discoverPartitions looks for the topic's.
+				PartitionsAutoDiscoveryInterval: math.MaxInt64,
 			})
 			parts[i], errs[i] = &partProducer{producer: p}, err
 		})

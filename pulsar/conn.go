@@ -131,7 +131,7 @@ func (c *conn) Publish(ctx context.Context, topic string, msgs []driver.Message)
 			}
 			settle(i, err)
 		})
-		if len(flush) == 0 || flush[len(flush)-1] != p && !slices.Contains(flush, p) {
+		if !slices.Contains(flush, p) {
 			flush = append(flush, p)
 		}
 	}

@@ -35,8 +35,8 @@ type conn struct {
 	closed    driver.CloseFlag
 	producers map[string]*producerEntry // by full topic name
 
-	// stopFlushers ends every producer's flushEagerly and
-	// discoverPartitions loops at Close.
+	// stopFlushers ends the flushEagerly and discoverPartitions
+	// goroutines at Close, and flushers counts them.
 	stopFlushers context.CancelFunc
 	flushersCtx  context.Context
 	flushers     sync.WaitGroup
@@ -138,7 +138,7 @@ func (c *conn) Publish(ctx context.Context, topic string, msgs []driver.Message)
 	// The flushes are asked for once the Publish has added all it has to
 	// the batches.
 	for _, p := range flush {
-		p.wantFlush()
+		c.wantFlush(p)
 	}
 	select {
 	case <-done:

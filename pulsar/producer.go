@@ -55,9 +55,13 @@ type partProducer struct {
 	// pending counts sends not yet called back, so Close flushes only a
 	// producer that has something to flush.
 	pending atomic.Int64
-	// flushWanted asks flushEagerly to send the open batches; nil
-	// without eager flushing.
-	flushWanted chan struct{}
+	// eager is batching with eager flush: a Publish has the batches
+	// flushed (wantFlush).
+	eager bool
+
+	mu       sync.Mutex
+	flushing int  // flushes in flight, up to flushesInFlight
+	wanted   bool // a flush was asked for while flushesInFlight were
 }
 
 // partition is the producer m goes to.
@@ -69,15 +73,36 @@ func (e *producerEntry) partition(m *pulsar.ProducerMessage) *partProducer {
 	return parts[e.route(m, uint32(len(parts)))]
 }
 
-// wantFlush asks p's flusher, if any, to send its open batches.
-func (p *partProducer) wantFlush() {
-	if p.flushWanted == nil {
+// wantFlush has p's open batches sent, when batching eagerly: at once by
+// a flush of its own, unless flushesInFlight flushes wait for the broker
+// already; then by the first of them to finish.
+func (c *conn) wantFlush(p *partProducer) {
+	if !p.eager {
 		return
 	}
-	select {
-	case p.flushWanted <- struct{}{}:
-	default: // a flush is asked for already
+	p.mu.Lock()
+	if p.flushing == flushesInFlight {
+		p.wanted = true
+		p.mu.Unlock()
+		return
 	}
+	p.flushing++
+	p.mu.Unlock()
+	// Close waits for the flushes it did not prevent, and flushes what
+	// is pending itself.
+	c.mu.Lock()
+	closed := c.closed.IsClosed()
+	if !closed {
+		c.flushers.Add(1)
+	}
+	c.mu.Unlock()
+	if closed {
+		p.mu.Lock()
+		p.flushing--
+		p.mu.Unlock()
+		return
+	}
+	go c.flushEagerly(p)
 }
 
 // javaStringHash is pulsar-client-go's default key hash (JavaStringHash):
@@ -144,7 +169,6 @@ func (c *conn) createProducer(topic string, e *producerEntry) {
 	if c.closed.IsClosed() {
 		return // Close has waited for the flushers already; it closes parts
 	}
-	c.startFlushers(parts)
 	if len(names) > 1 || names[0] != topic {
 		c.flushers.Add(1)
 		go c.discoverPartitions(topic, e)
@@ -173,7 +197,8 @@ func (c *conn) createPartProducers(names []string) ([]*partProducer, error) {
 				// discoverPartitions looks for the topic's.
 				PartitionsAutoDiscoveryInterval: math.MaxInt64,
 			})
-			parts[i], errs[i] = &partProducer{producer: p}, err
+			parts[i] = &partProducer{producer: p, eager: c.cfg.batching && c.cfg.batchingEagerFlush}
+			errs[i] = err
 		})
 	}
 	wg.Wait()
@@ -188,39 +213,27 @@ func (c *conn) createPartProducers(names []string) ([]*partProducer, error) {
 	return parts, nil
 }
 
-// startFlushers starts the eager flushers of every part, when batching
-// eagerly. c.mu is held, and c is not closed.
-func (c *conn) startFlushers(parts []*partProducer) {
-	if !c.cfg.batching || !c.cfg.batchingEagerFlush {
-		return
-	}
-	for _, p := range parts {
-		p.flushWanted = make(chan struct{}, 1)
-		for range flushesInFlight {
-			c.flushers.Add(1)
-			go c.flushEagerly(p)
-		}
-	}
-}
-
-// flushEagerly sends a partition's open batches whenever a Publish has
-// added to them; flushesInFlight of them run for each partition, so that
-// many flushes wait for the broker at a time, and the messages published
-// while they all wait gather into the next batches. Under light load a
-// message so waits about one broker round trip rather than
+// flushEagerly sends a partition's open batches, and again while a
+// Publish asked for it meanwhile and found flushesInFlight flushes under
+// way; then it ends. The messages published while that many flushes wait
+// for the broker so gather into the next batches. Under light load a
+// message waits about one broker round trip rather than
 // batchingMaxPublishDelay; under heavy load batches fill up and go by
 // size while flushes are in flight, as they would without them.
 func (c *conn) flushEagerly(p *partProducer) {
 	defer c.flushers.Done()
 	for {
-		select {
-		case <-p.flushWanted:
-		case <-c.flushersCtx.Done():
-			return
-		}
 		// A failed send reports to its own callback; the flush's error
 		// adds nothing.
 		_ = p.producer.FlushWithCtx(c.flushersCtx)
+		p.mu.Lock()
+		if !p.wanted || c.flushersCtx.Err() != nil {
+			p.flushing--
+			p.mu.Unlock()
+			return
+		}
+		p.wanted = false
+		p.mu.Unlock()
 	}
 }
 
@@ -255,7 +268,6 @@ func (c *conn) discoverPartitions(topic string, e *producerEntry) {
 			}
 			return
 		}
-		c.startFlushers(added)
 		parts := append(old[:len(old):len(old)], added...)
 		e.parts.Store(&parts)
 		c.mu.Unlock()

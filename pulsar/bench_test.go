@@ -33,7 +33,7 @@ const (
 
 var benchPayload = make([]byte, benchPayloadBytes)
 
-func rawClient(b *testing.B) apachepulsar.Client {
+func rawClient(b testing.TB) apachepulsar.Client {
 	b.Helper()
 	client, err := apachepulsar.NewClient(apachepulsar.ClientOptions{URL: testbroker.Pulsar(b), Logger: quietPulsarLogger()})
 	require.NoError(b, err)

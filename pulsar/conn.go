@@ -9,7 +9,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 
 	"github.com/apache/pulsar-client-go/pulsar"
 	pulsarlog "github.com/apache/pulsar-client-go/pulsar/log"
@@ -36,24 +35,11 @@ type conn struct {
 	closed    driver.CloseFlag
 	producers map[string]*producerEntry // by full topic name
 
-	// stopFlushers ends every producer's flushEagerly loop at Close.
+	// stopFlushers ends the flushEagerly and discoverPartitions
+	// goroutines at Close, and flushers counts them.
 	stopFlushers context.CancelFunc
 	flushersCtx  context.Context
 	flushers     sync.WaitGroup
-}
-
-// producerEntry is a cached producer; ready is closed once producer or err
-// is set, so concurrent first publishes to a topic create it only once.
-type producerEntry struct {
-	ready    chan struct{}
-	producer pulsar.Producer
-	err      error
-	// pending counts sends not yet called back, so Close flushes only a
-	// producer that has something to flush.
-	pending atomic.Int64
-	// flushWanted asks flushEagerly to send the open batches; nil
-	// without eager flushing.
-	flushWanted chan struct{}
 }
 
 func open(ctx context.Context, oc driver.OpenConfig) (driver.Conn, error) {
@@ -84,82 +70,6 @@ func (c *conn) topic(name string) (string, error) {
 	return fullTopicName(name, c.cfg.tenant, c.cfg.namespace)
 }
 
-// producer returns the cached producer of a full topic name, creating it on
-// first use. CreateProducer takes no ctx: it runs on its own, and every
-// caller waits for it or for its own ctx.
-func (c *conn) producer(ctx context.Context, topic string) (*producerEntry, error) {
-	c.mu.Lock()
-	if c.closed.IsClosed() {
-		c.mu.Unlock()
-		return nil, driver.ErrClosed
-	}
-	e, ok := c.producers[topic]
-	if !ok {
-		e = &producerEntry{ready: make(chan struct{})}
-		c.producers[topic] = e
-		go c.createProducer(topic, e)
-	}
-	c.mu.Unlock()
-	select {
-	case <-e.ready:
-		return e, e.err
-	case <-ctx.Done():
-		return nil, fmt.Errorf("create producer: %w", ctx.Err())
-	}
-}
-
-func (c *conn) createProducer(topic string, e *producerEntry) {
-	e.producer, e.err = c.client.CreateProducer(pulsar.ProducerOptions{
-		Topic: topic,
-		// Key-based batches hold one key each, so a Key_Shared
-		// subscription can hand each batch to the key's consumer.
-		BatcherBuilderType:      pulsar.KeyBasedBatchBuilder,
-		DisableBatching:         !c.cfg.batching,
-		BatchingMaxPublishDelay: c.cfg.batchingMaxPublishDelay,
-		BatchingMaxMessages:     uint(c.cfg.batchingMaxMessages),
-		MaxPendingMessages:      c.cfg.maxPendingMessages,
-		SendTimeout:             c.cfg.sendTimeout,
-	})
-	if e.err != nil {
-		e.err = fmt.Errorf("create producer: %w", mapError(e.err))
-		// Forget the failure so a later publish tries again.
-		c.mu.Lock()
-		if c.producers[topic] == e {
-			delete(c.producers, topic)
-		}
-		c.mu.Unlock()
-	} else if c.cfg.batching && c.cfg.batchingEagerFlush {
-		c.mu.Lock()
-		if !c.closed.IsClosed() { // else Close has waited for the flushers already
-			e.flushWanted = make(chan struct{}, 1)
-			c.flushers.Add(1)
-			go c.flushEagerly(e)
-		}
-		c.mu.Unlock()
-	}
-	close(e.ready)
-}
-
-// flushEagerly sends a producer's open batches whenever a Publish has
-// added to them, one flush at a time: while a flush waits for the broker,
-// the messages published meanwhile gather into the next batches. Under
-// light load a message so waits about one broker round trip rather than
-// batchingMaxPublishDelay; under heavy load batches fill up and go by
-// size while a flush is in flight, as they would without it.
-func (c *conn) flushEagerly(e *producerEntry) {
-	defer c.flushers.Done()
-	for {
-		select {
-		case <-e.flushWanted:
-		case <-c.flushersCtx.Done():
-			return
-		}
-		// A failed send reports to its own callback; the flush's error
-		// adds nothing.
-		_ = e.producer.FlushWithCtx(c.flushersCtx)
-	}
-}
-
 // Publish sends every message asynchronously, so they batch, and waits for
 // all the send callbacks.
 func (c *conn) Publish(ctx context.Context, topic string, msgs []driver.Message) error {
@@ -186,6 +96,7 @@ func (c *conn) Publish(ctx context.Context, topic string, msgs []driver.Message)
 		failed  bool
 		pending = len(msgs)
 		done    = make(chan struct{})
+		flush   []*partProducer // the partitions sent to
 	)
 	settle := func(i int, err error) {
 		mu.Lock()
@@ -211,20 +122,23 @@ func (c *conn) Publish(ctx context.Context, topic string, msgs []driver.Message)
 				full, driver.ErrMessageTooLarge, size, limit))
 			continue
 		}
-		e.pending.Add(1)
-		e.producer.SendAsync(ctx, pm, func(_ pulsar.MessageID, _ *pulsar.ProducerMessage, err error) {
-			e.pending.Add(-1)
+		p := e.partition(pm)
+		p.pending.Add(1)
+		p.producer.SendAsync(ctx, pm, func(_ pulsar.MessageID, _ *pulsar.ProducerMessage, err error) {
+			p.pending.Add(-1)
 			if err != nil {
 				err = fmt.Errorf("pulsar: publish to %s: %w", full, mapError(err))
 			}
 			settle(i, err)
 		})
-	}
-	if e.flushWanted != nil {
-		select {
-		case e.flushWanted <- struct{}{}:
-		default: // a flush is asked for already
+		if !slices.Contains(flush, p) {
+			flush = append(flush, p)
 		}
+	}
+	// The flushes are asked for once the Publish has added all it has to
+	// the batches.
+	for _, p := range flush {
+		c.wantFlush(p)
 	}
 	select {
 	case <-done:
@@ -280,22 +194,26 @@ func (c *conn) Close(ctx context.Context) error {
 	c.stopFlushers()
 	c.flushers.Wait()
 
-	errs := make([]error, len(entries))
+	var parts []*partProducer
+	for _, e := range entries {
+		if !driver.Closed(e.ready) || e.err != nil {
+			// Nothing was sent on a producer still being created;
+			// closing the client ends its creation.
+			continue
+		}
+		parts = append(parts, *e.parts.Load()...)
+	}
+	errs := make([]error, len(parts))
 	var wg sync.WaitGroup
-	for i, e := range entries {
+	for i, p := range parts {
 		wg.Go(func() {
-			if !driver.Closed(e.ready) || e.producer == nil {
-				// Nothing was sent on a producer still being
-				// created; closing the client ends its creation.
-				return
-			}
 			// Nothing pending, nothing to flush: a done ctx is no failure.
-			if n := e.pending.Load(); n > 0 {
-				if err := e.producer.FlushWithCtx(ctx); err != nil {
-					errs[i] = fmt.Errorf("pulsar: flush producer of %s with %d messages pending: %w", e.producer.Topic(), n, err)
+			if n := p.pending.Load(); n > 0 {
+				if err := p.producer.FlushWithCtx(ctx); err != nil {
+					errs[i] = fmt.Errorf("pulsar: flush producer of %s with %d messages pending: %w", p.producer.Topic(), n, err)
 				}
 			}
-			e.producer.Close()
+			p.producer.Close()
 		})
 	}
 	wg.Wait()

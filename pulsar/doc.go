@@ -15,9 +15,11 @@
 //
 // Messages travel as CloudEvents binary mode mapped onto Pulsar's own
 // fields, with as few properties as round-tripping allows (wire.go and
-// docs/pulsar.md, "Wire format"). A Publish has its batches sent at once
-// unless a flush is already waiting for the broker (conn.flushEagerly), so
-// a lone message does not wait for the batching delay.
+// docs/pulsar.md, "Wire format"). Each partition of a topic has a
+// producer of its own (producer.go), and a Publish has the batches of the
+// partitions it sent to sent at once unless two flushes of the partition
+// are already waiting for the broker (conn.flushEagerly), so a lone
+// message does not wait for the batching delay, nor for other partitions.
 //
 // The driver only moves messages and carries out acks and nacks: retries
 // and dead letters are the bus error policy, the same as on every backend,

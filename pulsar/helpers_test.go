@@ -78,9 +78,15 @@ func newTopic(t testing.TB) string {
 // status but 2xx or 409 (already exists).
 func adminPut(t testing.TB, path, contentType, body string) {
 	t.Helper()
+	adminCall(t, http.MethodPut, path, contentType, body)
+}
+
+// adminCall is adminPut with another method.
+func adminCall(t testing.TB, method, path, contentType, body string) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPut, testbroker.PulsarAdmin(t)+path, bytes.NewBufferString(body))
+	req, err := http.NewRequestWithContext(ctx, method, testbroker.PulsarAdmin(t)+path, bytes.NewBufferString(body))
 	require.NoError(t, err)
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
@@ -90,7 +96,7 @@ func adminPut(t testing.TB, path, contentType, body string) {
 	defer resp.Body.Close()
 	out, _ := io.ReadAll(resp.Body)
 	require.Truef(t, resp.StatusCode/100 == 2 || resp.StatusCode == http.StatusConflict,
-		"PUT %s: %s: %s", path, resp.Status, out)
+		"%s %s: %s: %s", method, path, resp.Status, out)
 }
 
 // receive waits for the next value on ch.

@@ -22,7 +22,7 @@ func pulsarContenders() []Contender {
 	return []Contender{
 		{
 			Backend: "pulsar", Name: "eventbus",
-			Settings: "pulsar:// with the driver's defaults (see docs/pulsar.md); the CloudEvents attributes as the driver maps them; consumer: Key_Shared group",
+			Settings: "pulsar:// with the driver's defaults (see docs/pulsar.md): a producer per partition with key-based batching, a batch sent as soon as fewer than two flushes are in flight; the CloudEvents attributes as the driver maps them; consumer: Key_Shared group",
 			open: func(ctx context.Context, cfg Config) (Client, error) {
 				return openBus(ctx, cfg.Pulsar)
 			},

@@ -37,6 +37,7 @@ type config struct {
 	batching                bool
 	batchingMaxPublishDelay time.Duration
 	batchingEagerFlush      bool
+	partitionsDiscovery     time.Duration // how often producers look for partitions added to their topic
 	batchingMaxMessages     int
 	maxPendingMessages      int
 
@@ -81,6 +82,7 @@ func parseConfig(cfg driver.OpenConfig) (*config, error) {
 		batching:                q.Bool("batching", true),
 		batchingMaxPublishDelay: q.Duration("batchingMaxPublishDelay", 10*time.Millisecond),
 		batchingEagerFlush:      q.Bool("batchingEagerFlush", true),
+		partitionsDiscovery:     q.Duration("partitionsAutoDiscoveryInterval", time.Minute),
 		batchingMaxMessages:     q.Int("batchingMaxMessages", 1000, 1),
 		maxPendingMessages:      q.Int("maxPendingMessages", 10000, 1),
 

@@ -13,11 +13,6 @@ import (
 	"github.com/eventbus-go/eventbus/bus/driver"
 )
 
-// partitionDiscoveryInterval is how often a partitioned topic's producers
-// look for partitions added since, as pulsar-client-go's own partitioned
-// producer does.
-var partitionDiscoveryInterval = time.Minute
-
 // maxBatchBytes is pulsar-client-go's default BatchingMaxSize, which the
 // router uses to spread keyless messages over partitions batch by batch.
 const maxBatchBytes = 128 << 10
@@ -242,7 +237,7 @@ func (c *conn) flushEagerly(p *partProducer) {
 // next tick.
 func (c *conn) discoverPartitions(topic string, e *producerEntry) {
 	defer c.flushers.Done()
-	ticker := time.NewTicker(partitionDiscoveryInterval)
+	ticker := time.NewTicker(c.cfg.partitionsDiscovery)
 	defer ticker.Stop()
 	for {
 		select {

@@ -16,7 +16,7 @@ import (
 // routes keys to them too.
 func TestPublishReachesPartitionsAddedLater(t *testing.T) {
 	ctx := context.Background()
-	b := openBus(t, "")
+	b := openBus(t, "partitionsAutoDiscoveryInterval=1s")
 	topic := newTopic(t)
 	path := "/admin/v2/persistent/public/default/" + topic + "/partitions"
 	adminPut(t, path, "application/json", "2")

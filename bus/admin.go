@@ -57,7 +57,7 @@ func (b *Bus) Topics(ctx context.Context) ([]TopicInfo, error) {
 
 // CreateTopic creates topic with the given number of partitions (0 or 1
 // for the backend's unpartitioned kind). It fails with ErrTopicExists when
-// the topic exists.
+// the topic exists, and returns once the backend serves every partition.
 func (b *Bus) CreateTopic(ctx context.Context, topic string, partitions int) error {
 	if err := ValidateTopic(topic); err != nil {
 		return err

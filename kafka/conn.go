@@ -449,12 +449,14 @@ func (c *conn) metadata(ctx context.Context, topic *string) (*kafka.Metadata, er
 	}
 }
 
-// ensureTopic checks once per topic that it exists, creating it when the
-// URL asks for that. Producers and consumers never auto-create topics, so
-// a missing topic is an error rather than a broker setting's accident.
 // EnsureTopic implements driver.TopicEnsurer: bus checks dead-letter
 // topics with it at Subscribe.
 func (c *conn) EnsureTopic(ctx context.Context, topic string) error { return c.ensureTopic(ctx, topic) }
+
+// ensureTopic checks once per topic that it exists and that the leader of
+// each of its partitions serves it, creating the topic when the URL asks
+// for that. Producers and consumers never auto-create topics, so a missing
+// topic is an error rather than a broker setting's accident.
 
 func (c *conn) ensureTopic(ctx context.Context, topic string) error {
 	if strings.Contains(topic, "/") {
@@ -477,13 +479,19 @@ func (c *conn) ensureTopic(ctx context.Context, topic string) error {
 	if err != nil {
 		return err
 	}
-	if !exists {
-		if !c.cfg.createTopics {
-			return fmt.Errorf("kafka: topic %q: %w (create it, or set create_topics=true)", topic, driver.ErrTopicNotFound)
+	switch {
+	case exists:
+		err = c.awaitLeaders(ctx, topic)
+	case !c.cfg.createTopics:
+		err = fmt.Errorf("kafka: topic %q: %w (create it, or set create_topics=true)", topic, driver.ErrTopicNotFound)
+	default:
+		err = c.createTopic(ctx, topic, c.cfg.partitions)
+		if errors.Is(err, driver.ErrTopicExists) {
+			err = c.awaitLeaders(ctx, topic)
 		}
-		if err := c.createTopic(ctx, topic, c.cfg.partitions); err != nil && !errors.Is(err, driver.ErrTopicExists) {
-			return err
-		}
+	}
+	if err != nil {
+		return err
 	}
 	c.topicsMu.Lock()
 	c.topics[topic] = true
@@ -542,8 +550,11 @@ func (c *conn) createTopic(ctx context.Context, topic string, partitions int) er
 	// Creation is asynchronous on the brokers: wait until metadata shows it.
 	for {
 		ok, err := c.topicExists(ctx, topic)
-		if err != nil && !errors.Is(err, errNotReady) || ok {
+		if err != nil && !errors.Is(err, errNotReady) {
 			return err
+		}
+		if ok {
+			return c.awaitLeaders(ctx, topic)
 		}
 		select {
 		case <-ctx.Done():
@@ -551,6 +562,26 @@ func (c *conn) createTopic(ctx context.Context, topic string, partitions int) er
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
+}
+
+// awaitLeaders waits until the leader of each of topic's partitions serves
+// it. Metadata names a new topic's leaders a moment before they do; until
+// then they answer produce requests "not leader", and librdkafka's
+// idempotent producer may report messages of such a request delivered
+// unwritten when a later request succeeds (see confirmed). A list-offsets
+// request meets the same check on the broker as a produce request. Like a
+// message, the wait gives up after delivery_timeout.
+func (c *conn) awaitLeaders(ctx context.Context, topic string) error {
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.deliveryTimeout)
+	defer cancel()
+	tps, err := c.partitions(ctx, topic)
+	if err != nil {
+		return err
+	}
+	if _, err := c.offsets(ctx, tps, kafka.LatestOffsetSpec); err != nil {
+		return fmt.Errorf("kafka: topic %q: partitions not served yet: %w", topic, err)
+	}
+	return nil
 }
 
 // Close flushes what is pending within ctx, then closes the clients.

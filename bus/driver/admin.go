@@ -21,7 +21,8 @@ type Admin interface {
 	Topics(ctx context.Context) ([]TopicInfo, error)
 	// CreateTopic creates topic with partitions partitions (0 or 1: the
 	// backend's unpartitioned kind where it has one). It returns an error
-	// wrapping ErrTopicExists when the topic exists.
+	// wrapping ErrTopicExists when the topic exists, and returns once the
+	// backend serves every partition.
 	CreateTopic(ctx context.Context, topic string, partitions int) error
 	// DescribeTopic describes topic, or returns an error wrapping
 	// ErrTopicNotFound.

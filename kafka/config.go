@@ -25,6 +25,7 @@ type config struct {
 	acks              string
 	idempotent        bool
 	linger            time.Duration
+	lingerGiven       bool // the URL sets linger
 	compression       string
 	maxMessageBytes   int
 	deliveryTimeout   time.Duration
@@ -66,7 +67,8 @@ func parseConfig(cfg driver.OpenConfig) (*config, error) {
 		clientID:          q.String("client_id", "eventbus"),
 		acks:              q.Enum("acks", "all", "all", "1", "0"),
 		idempotent:        q.Bool("idempotent", true),
-		linger:            q.NonNegativeDuration("linger", 5*time.Millisecond),
+		linger:            q.NonNegativeDuration("linger", 0), // a lone Publish waits a round trip, no timer
+		lingerGiven:       u.Query().Has("linger"),
 		compression:       q.Enum("compression", "none", "none", "gzip", "snappy", "lz4", "zstd"),
 		maxMessageBytes:   q.Int("max_message_bytes", 4<<20, 16<<10),
 		deliveryTimeout:   q.Duration("delivery_timeout", 2*time.Minute),
@@ -188,12 +190,33 @@ func setIf(m kafka.ConfigMap, key, value string) {
 	}
 }
 
-func (c *config) producerConfig() *kafka.ConfigMap {
+func (c *config) producerConfig() *kafka.ConfigMap { return c.producerConfigLinger(c.linger) }
+
+// txLinger is the linger of transactional producers when the URL sets
+// none. Their commit sends what is queued at once, so a linger costs it
+// nothing, and it keeps a transaction's outputs to a partition in few
+// requests. A transaction commits even when librdkafka reported some of
+// its outputs delivered without an offset, which may never have been
+// written (see conn.confirmed); several requests in flight to a partition
+// that a new producer writes to, and every transactional producer is new,
+// make that likelier.
+const txLinger = 5 * time.Millisecond
+
+// transactionalProducerConfig is producerConfig with txLinger unless the
+// URL sets a linger.
+func (c *config) transactionalProducerConfig() *kafka.ConfigMap {
+	if c.lingerGiven {
+		return c.producerConfig()
+	}
+	return c.producerConfigLinger(txLinger)
+}
+
+func (c *config) producerConfigLinger(linger time.Duration) *kafka.ConfigMap {
 	m := kafka.ConfigMap{
 		"acks":               c.acks,
 		"enable.idempotence": c.idempotent,
 		// librdkafka takes fractions of a millisecond.
-		"linger.ms":         strconv.FormatFloat(float64(c.linger)/float64(time.Millisecond), 'f', -1, 64),
+		"linger.ms":         strconv.FormatFloat(float64(linger)/float64(time.Millisecond), 'f', -1, 64),
 		"compression.type":  c.compression,
 		"message.max.bytes": c.maxMessageBytes,
 		// A message larger than batch.size (1 MB by default) next to a

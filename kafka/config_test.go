@@ -12,16 +12,21 @@ import (
 )
 
 func TestLingerTakesZeroAndFractions(t *testing.T) {
-	for _, tt := range []struct{ query, want string }{
-		{"", "5"},
-		{"linger=0ms", "0"},
-		{"linger=500us", "0.5"},
-		{"linger=20ms", "20"},
+	// want is the linger.ms of the shared producer, wantTx that of
+	// transactional ones.
+	for _, tt := range []struct{ query, want, wantTx string }{
+		{"", "0", "5"},
+		{"linger=0ms", "0", "0"},
+		{"linger=5ms", "5", "5"},
+		{"linger=500us", "0.5", "0.5"},
+		{"linger=20ms", "20", "20"},
+		{"librdkafka.producer.linger.ms=1", "1", "1"},
 	} {
 		c, err := parseConfig(driver.OpenConfig{URL: &url.URL{Scheme: "kafka", Host: "h:9092", RawQuery: tt.query}})
 		require.NoError(t, err, tt.query)
 		cfg := c.producerConfig()
 		assert.Equal(t, tt.want, (*cfg)["linger.ms"], tt.query)
+		assert.Equal(t, tt.wantTx, (*c.transactionalProducerConfig())["linger.ms"], "transactional, "+tt.query)
 		// librdkafka itself accepts the value.
 		p, err := confluent.NewProducer(cfg)
 		require.NoError(t, err, tt.query)

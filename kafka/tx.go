@@ -105,7 +105,7 @@ func newTransactor(ctx context.Context, s *subscription, group string) (*transac
 // newProducer makes a transactional producer with a transactional.id of
 // its own: members are fenced by the group's generation, not by the id.
 func (t *transactor) newProducer(ctx context.Context) error {
-	cfg := t.s.conn.cfg.producerConfig()
+	cfg := t.s.conn.cfg.transactionalProducerConfig()
 	(*cfg)["transactional.id"] = "eventbus-" + t.group + "-" + uuid.NewString()
 	(*cfg)["transaction.timeout.ms"] = int(txTimeout.Milliseconds())
 	(*cfg)["message.timeout.ms"] = int(txTimeout.Milliseconds()) // librdkafka: at most the transaction timeout

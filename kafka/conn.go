@@ -34,7 +34,7 @@ type conn struct {
 	admin    *kafka.AdminClient
 
 	topicsMu sync.Mutex
-	topics   map[string]bool // topics known to exist
+	topics   map[string]topicCheck // what is known of each topic used
 
 	authErr atomic.Pointer[kafka.Error] // the last authentication or TLS handshake failure
 
@@ -67,7 +67,7 @@ func open(ctx context.Context, cfg driver.OpenConfig) (driver.Conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("kafka: %s: new producer: %w", c.redacted(), err)
 	}
-	cn := &conn{cfg: c, logger: cfg.Logger, producer: producer, topics: make(map[string]bool)}
+	cn := &conn{cfg: c, logger: cfg.Logger, producer: producer, topics: make(map[string]topicCheck)}
 	cn.drained.Go(func() { forwardLogs(cn.logger, producer.Logs()) })
 	cn.drained.Go(cn.drainEvents)
 	cn.admin, err = kafka.NewAdminClientFromProducer(producer)
@@ -201,7 +201,7 @@ func (c *conn) Publish(ctx context.Context, topic string, msgs []driver.Message)
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("kafka: produce to %q: none published: %w", topic, err)
 	}
-	if err := c.ensureTopic(ctx, topic); err != nil {
+	if err := c.ensureTopic(ctx, topic, topicServed); err != nil {
 		return err
 	}
 	reports := make(chan kafka.Event, len(msgs))
@@ -451,14 +451,23 @@ func (c *conn) metadata(ctx context.Context, topic *string) (*kafka.Metadata, er
 
 // EnsureTopic implements driver.TopicEnsurer: bus checks dead-letter
 // topics with it at Subscribe.
-func (c *conn) EnsureTopic(ctx context.Context, topic string) error { return c.ensureTopic(ctx, topic) }
+func (c *conn) EnsureTopic(ctx context.Context, topic string) error {
+	return c.ensureTopic(ctx, topic, topicExists)
+}
 
-// ensureTopic checks once per topic that it exists and that the leader of
-// each of its partitions serves it, creating the topic when the URL asks
-// for that. Producers and consumers never auto-create topics, so a missing
-// topic is an error rather than a broker setting's accident.
+// topicCheck is what a conn has made sure of a topic.
+type topicCheck uint8
 
-func (c *conn) ensureTopic(ctx context.Context, topic string) error {
+const (
+	topicExists topicCheck = iota + 1 // it exists
+	topicServed                       // and its leaders served it (see awaitLeaders)
+)
+
+// ensureTopic makes sure, once per topic, that it exists, creating it when
+// the URL asks for that, and for want topicServed that the leaders of its
+// partitions serve it. Producers and consumers never auto-create topics,
+// so a missing topic is an error rather than a broker setting's accident.
+func (c *conn) ensureTopic(ctx context.Context, topic string, want topicCheck) error {
 	if strings.Contains(topic, "/") {
 		// Kafka's own rule, on top of the portable one: one segment.
 		return fmt.Errorf("%w: kafka: topic %q: Kafka topic names have no '/'", driver.ErrInvalidTopic, topic)
@@ -466,8 +475,11 @@ func (c *conn) ensureTopic(ctx context.Context, topic string) error {
 	c.topicsMu.Lock()
 	known := c.topics[topic]
 	c.topicsMu.Unlock()
-	if known {
+	if known >= want {
 		return nil
+	}
+	if known == topicExists {
+		return c.served(ctx, topic)
 	}
 	exists, err := c.topicExists(ctx, topic)
 	for retry := 0; errors.Is(err, errNotReady) && retry < 50 && ctx.Err() == nil; retry++ {
@@ -481,22 +493,38 @@ func (c *conn) ensureTopic(ctx context.Context, topic string) error {
 	}
 	switch {
 	case exists:
-		err = c.awaitLeaders(ctx, topic)
 	case !c.cfg.createTopics:
-		err = fmt.Errorf("kafka: topic %q: %w (create it, or set create_topics=true)", topic, driver.ErrTopicNotFound)
+		return fmt.Errorf("kafka: topic %q: %w (create it, or set create_topics=true)", topic, driver.ErrTopicNotFound)
 	default:
-		err = c.createTopic(ctx, topic, c.cfg.partitions)
-		if errors.Is(err, driver.ErrTopicExists) {
-			err = c.awaitLeaders(ctx, topic)
+		err := c.createTopic(ctx, topic, c.cfg.partitions)
+		if err == nil {
+			c.checked(topic, topicServed)
+			return nil
+		}
+		if !errors.Is(err, driver.ErrTopicExists) {
+			return err
 		}
 	}
-	if err != nil {
+	c.checked(topic, topicExists)
+	if want == topicServed {
+		return c.served(ctx, topic)
+	}
+	return nil
+}
+
+// served waits for topic's leaders (awaitLeaders) and records that.
+func (c *conn) served(ctx context.Context, topic string) error {
+	if err := c.awaitLeaders(ctx, topic); err != nil {
 		return err
 	}
-	c.topicsMu.Lock()
-	c.topics[topic] = true
-	c.topicsMu.Unlock()
+	c.checked(topic, topicServed)
 	return nil
+}
+
+func (c *conn) checked(topic string, check topicCheck) {
+	c.topicsMu.Lock()
+	defer c.topicsMu.Unlock()
+	c.topics[topic] = max(c.topics[topic], check)
 }
 
 var errNotReady = errors.New("not ready")
@@ -564,23 +592,33 @@ func (c *conn) createTopic(ctx context.Context, topic string, partitions int) er
 	}
 }
 
+// maxLeaderWait bounds awaitLeaders (delivery_timeout does too).
+const maxLeaderWait = 10 * time.Second
+
 // awaitLeaders waits until the leader of each of topic's partitions serves
 // it. Metadata names a new topic's leaders a moment before they do; until
 // then they answer produce requests "not leader", and librdkafka's
 // idempotent producer may report messages of such a request delivered
 // unwritten when a later request succeeds (see confirmed). A list-offsets
-// request meets the same check on the broker as a produce request. Like a
-// message, the wait gives up after delivery_timeout.
+// request meets the same check on the broker as a produce request.
+//
+// A leader still away after maxLeaderWait is a broker's failure rather
+// than a new topic's: the wait then ends with a warning, so that messages
+// for the other partitions go out, and fails only when ctx ends.
 func (c *conn) awaitLeaders(ctx context.Context, topic string) error {
-	ctx, cancel := context.WithTimeout(ctx, c.cfg.deliveryTimeout)
+	wctx, cancel := context.WithTimeout(ctx, min(maxLeaderWait, c.cfg.deliveryTimeout))
 	defer cancel()
-	tps, err := c.partitions(ctx, topic)
-	if err != nil {
-		return err
+	tps, err := c.partitions(wctx, topic)
+	if err == nil {
+		_, err = c.offsets(wctx, tps, kafka.LatestOffsetSpec)
 	}
-	if _, err := c.offsets(ctx, tps, kafka.LatestOffsetSpec); err != nil {
-		return fmt.Errorf("kafka: topic %q: partitions not served yet: %w", topic, err)
+	switch {
+	case err == nil:
+		return nil
+	case ctx.Err() != nil:
+		return fmt.Errorf("kafka: topic %q: waiting for its partitions' leaders: %w", topic, ctx.Err())
 	}
+	c.logger.Warn("kafka: a partition's leader does not serve it yet; going on without it", "topic", topic, "err", err)
 	return nil
 }
 

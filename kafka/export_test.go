@@ -1,6 +1,10 @@
 package kafka
 
-import "github.com/eventbus-go/eventbus/bus/driver"
+import (
+	"context"
+
+	"github.com/eventbus-go/eventbus/bus/driver"
+)
 
 // OpenConn exposes the driver's opener to the driver section of the
 // conformance suite and to tests that drive a Conn directly.
@@ -12,5 +16,10 @@ func AssumeTopicServed(c driver.Conn, topic string) {
 	cn := c.(*conn)
 	cn.topicsMu.Lock()
 	defer cn.topicsMu.Unlock()
-	cn.topics[topic] = true
+	cn.topics[topic] = topicServed
+}
+
+// EnsureServed runs the check Publish makes on its first use of topic.
+func EnsureServed(ctx context.Context, c driver.Conn, topic string) error {
+	return c.(*conn).ensureTopic(ctx, topic, topicServed)
 }

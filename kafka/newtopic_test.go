@@ -152,9 +152,9 @@ func TestCreateTopicWaitsUntilServedReal(t *testing.T) {
 	}
 }
 
-// TestFirstUseWaitsUntilServedReal: the first use of a topic another
-// client created a moment before (Publish and Subscribe check it first)
-// returns once the leader of each partition serves it.
+// TestFirstUseWaitsUntilServedReal: the check Publish makes on its first
+// use of a topic another client created a moment before returns once the
+// leader of each partition serves it.
 func TestFirstUseWaitsUntilServedReal(t *testing.T) {
 	be := realBackend(t)
 	u, err := url.Parse(be.url)
@@ -164,7 +164,30 @@ func TestFirstUseWaitsUntilServedReal(t *testing.T) {
 	t.Cleanup(func() { require.NoError(t, conn.Close(context.Background())) })
 	for range 5 {
 		topic := be.topic(t, 3)
-		require.NoError(t, conn.(driver.TopicEnsurer).EnsureTopic(t.Context(), topic))
+		require.NoError(t, kafka.EnsureServed(t.Context(), conn, topic))
 		requireServed(t, be, topic, 3)
 	}
+}
+
+// TestFirstPublishGoesOnWithALeaderAwayMock: a partition whose leader
+// stays away holds the first Publish to its topic up no longer than the
+// leader wait (delivery_timeout here): the messages for the other
+// partitions are delivered, and only those for the away leader fail.
+func TestFirstPublishGoesOnWithALeaderAwayMock(t *testing.T) {
+	mc, err := confluent.NewMockCluster(3)
+	require.NoError(t, err)
+	t.Cleanup(mc.Close)
+	const topic = "leader-away"
+	require.NoError(t, mc.CreateTopic(topic, 3, 1))
+	require.NoError(t, mc.SetBrokerDown(2))
+	eb := backend{url: "kafka://" + mc.BootstrapServers()}.open(t, "delivery_timeout=2s")
+	msgs := make([]*bus.Message, 30)
+	for i := range msgs {
+		msgs[i] = &bus.Message{Key: fmt.Sprint("k", i), Payload: []byte("x")}
+	}
+	err = eb.Publish(t.Context(), topic, msgs...)
+	var perr *bus.PublishError
+	require.ErrorAs(t, err, &perr)
+	require.NotEmpty(t, perr.Failed, "the away leader's partition takes none")
+	require.Less(t, len(perr.Failed), len(msgs), "the other partitions take theirs")
 }

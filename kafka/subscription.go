@@ -68,7 +68,7 @@ func (c *conn) subscribe(ctx context.Context, topic string, cfg driver.Subscribe
 	if len(cfg.Options) > 0 {
 		return nil, fmt.Errorf("kafka: subscribe to %q: %w", topic, driver.UnknownOption(cfg.Options[0]))
 	}
-	if err := c.ensureTopic(ctx, topic); err != nil {
+	if err := c.ensureTopic(ctx, topic, topicExists); err != nil {
 		return nil, err
 	}
 	s := &subscription{

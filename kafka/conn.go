@@ -521,6 +521,7 @@ func (c *conn) served(ctx context.Context, topic string) error {
 	return nil
 }
 
+// checked records what is now known of topic.
 func (c *conn) checked(topic string, check topicCheck) {
 	c.topicsMu.Lock()
 	defer c.topicsMu.Unlock()

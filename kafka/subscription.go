@@ -218,7 +218,7 @@ func (s *subscription) deliver(d *driver.Delivery, q polled) {
 func messageOf(m *kafka.Message) driver.Message {
 	msg := driver.Message{Key: string(m.Key), Payload: m.Value, Time: m.Timestamp}
 	for _, h := range m.Headers {
-		driver.DecodeHeader(&msg, h.Key, string(h.Value))
+		driver.DecodeHeader(&msg, h.Key, h.Value)
 	}
 	setPositionID(&msg, m)
 	return msg

@@ -90,35 +90,37 @@ func EncodeHeadersTime(m *Message, add func(key, value string), addTime func(key
 }
 
 // DecodeHeader applies one wire header to m, the inverse of EncodeHeaders.
-// A ce_time that does not parse is kept in Header rather than lost.
-func DecodeHeader(m *Message, key, value string) {
+// A ce_time that does not parse is kept in Header rather than lost. A
+// value given as bytes is copied only when m keeps it, so the constant
+// attributes every record carries cost a driver no allocation.
+func DecodeHeader[V string | []byte](m *Message, key string, value V) {
 	switch key {
 	case HeaderSpecVersion:
 		return
 	case HeaderID:
-		m.ID = value
+		m.ID = string(value)
 		return
 	case HeaderTime:
-		if t, ok := ParseTime(value); ok {
+		if t, ok := ParseTime(string(value)); ok {
 			m.Time = t
 			return
 		}
 	case HeaderDeliverAt:
-		if t, err := time.Parse(TimeFormat, value); err == nil {
+		if t, err := time.Parse(TimeFormat, string(value)); err == nil {
 			m.DeliverAt = t
 			return
 		}
 	case HeaderType:
-		if value == DefaultType {
+		if string(value) == DefaultType {
 			return
 		}
 	case HeaderSource:
-		if value == DefaultSource {
+		if string(value) == DefaultSource {
 			return
 		}
 	}
 	if m.Header == nil {
 		m.Header = make(map[string]string)
 	}
-	m.Header[key] = value
+	m.Header[key] = string(value)
 }

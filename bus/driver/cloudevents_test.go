@@ -143,6 +143,28 @@ func TestDecodeHeaderIDAndTime(t *testing.T) {
 	assert.True(t, want.Equal(m.Time), "got %v", m.Time)
 }
 
+// TestDecodeHeaderBytesCopiesOnlyWhatItKeeps: a driver reading header
+// values as bytes pays no allocation for the constant attributes that every
+// record carries, and the message keeps copies, not the driver's bytes.
+func TestDecodeHeaderBytesCopiesOnlyWhatItKeeps(t *testing.T) {
+	specVersion, typ, source := []byte(driver.SpecVersion), []byte(driver.DefaultType), []byte(driver.DefaultSource)
+	var m driver.Message
+	allocs := testing.AllocsPerRun(100, func() {
+		driver.DecodeHeader(&m, driver.HeaderSpecVersion, specVersion)
+		driver.DecodeHeader(&m, driver.HeaderType, typ)
+		driver.DecodeHeader(&m, driver.HeaderSource, source)
+	})
+	assert.Zero(t, allocs)
+	assert.Nil(t, m.Header)
+
+	id, typ := []byte("id-1"), []byte("com.example.x")
+	driver.DecodeHeader(&m, driver.HeaderID, id)
+	driver.DecodeHeader(&m, driver.HeaderType, typ)
+	id[0], typ[0] = 'X', 'X' // a driver may reuse its buffers
+	assert.Equal(t, "id-1", m.ID)
+	assert.Equal(t, map[string]string{driver.HeaderType: "com.example.x"}, m.Header)
+}
+
 func TestDecodeHeaderKeepsExistingHeader(t *testing.T) {
 	m := driver.Message{Header: map[string]string{"a": "1"}}
 	driver.DecodeHeader(&m, "b", "2")

@@ -255,7 +255,7 @@ func (c *conn) readFrom(ctx context.Context, tps []kafka.TopicPartition, ends ma
 					return nil
 				}
 			}
-			empty.sleep(ctx.Done())
+			empty.sleep(ctx.Done(), maxPollWait)
 		}
 	}
 	return ctx.Err()

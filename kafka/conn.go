@@ -43,6 +43,7 @@ type conn struct {
 
 	membersMu sync.Mutex
 	members   map[memberKey][]*member // the consumers that group subscriptions share
+	polling   atomic.Int32            // consumers polled, shared or not (poll.go)
 
 	closed    driver.CloseFlag
 	closeOnce sync.Once

@@ -13,12 +13,33 @@ import (
 // timeout (the runtime takes a P back from a cgo call only when its
 // monitor thread notices, up to 10 ms later), stalling every goroutine
 // queued behind it. The wait starts short and doubles while the consumer
-// stays empty, so a busy consumer polls again at once and an idle one
-// costs a few hundred wake-ups a second.
+// stays empty, so a busy consumer polls again at once.
+//
+// A message that reaches a consumer between polls waits for the next one,
+// half the longest wait on average. While messages keep coming that is
+// half a millisecond for a connection's only consumer, growing with their
+// number so that the connection polls about a thousand times a second in
+// all; a consumer that had nothing for a second waits longer, up to
+// maxPollWait, since every wake-up costs CPU.
 const (
-	minPollWait = 500 * time.Microsecond
-	maxPollWait = 8 * time.Millisecond
+	minPollWait       = 500 * time.Microsecond
+	maxPollWait       = 8 * time.Millisecond
+	activePollsPerSec = 1000
+	activeFor         = time.Second
 )
+
+// longestPollWait is the longest wait of one of a connection's n polling
+// consumers that has had nothing for idle.
+func longestPollWait(idle time.Duration, n int32) time.Duration {
+	if idle >= activeFor {
+		return maxPollWait
+	}
+	return min(max(time.Duration(n)*time.Second/activePollsPerSec, minPollWait), maxPollWait)
+}
+
+// maintainEvery is how often poll stores acked offsets, pauses and
+// resumes partitions and finishes subscriptions that left.
+const maintainEvery = 10 * time.Millisecond
 
 // emptyWait is how a poll loop waits after the consumer had nothing.
 type emptyWait struct {
@@ -35,15 +56,16 @@ func newEmptyWait() *emptyWait {
 // reset makes the next wait the shortest: the consumer had something.
 func (w *emptyWait) reset() { w.wait = minPollWait }
 
-// sleep waits until it is time to poll again or wake says there is news.
-func (w *emptyWait) sleep(wake <-chan struct{}) {
+// sleep waits until it is time to poll again or wake says there is news;
+// the waits grow up to longest.
+func (w *emptyWait) sleep(wake <-chan struct{}, longest time.Duration) {
 	w.timer.Reset(w.wait)
 	select {
 	case <-w.timer.C:
 	case <-wake:
 		w.timer.Stop()
 	}
-	w.wait = min(2*w.wait, maxPollWait)
+	w.wait = min(2*w.wait, longest)
 }
 
 // poll is the consumer's goroutine: it polls, serves rebalances, subscribes
@@ -52,7 +74,10 @@ func (w *emptyWait) sleep(wake <-chan struct{}) {
 // subscription is left.
 func (m *member) poll() {
 	defer close(m.done)
-	lastMaintain := time.Now()
+	m.conn.polling.Add(1)
+	defer m.conn.polling.Add(-1)
+	now := time.Now()
+	lastMaintain, lastMessage := now, now
 	idle := time.NewTimer(time.Hour)
 	idle.Stop()
 	empty := newEmptyWait()
@@ -78,6 +103,7 @@ func (m *member) poll() {
 		case *kafka.Message:
 			full = m.accept(e)
 			empty.reset()
+			lastMessage = now // the loop's last turn: close enough
 		case kafka.Error:
 			if e.IsFatal() {
 				m.err = fmt.Errorf("kafka: consume: %w", e)
@@ -87,12 +113,9 @@ func (m *member) poll() {
 			}
 			m.logger.Debug("kafka: consumer error", "err", e)
 		case nil:
-			m.maintain()
-			lastMaintain = time.Now()
-			empty.sleep(m.wake)
-			continue
+			empty.sleep(m.wake, longestPollWait(now.Sub(lastMessage), m.conn.polling.Load()))
 		}
-		if now := time.Now(); now.Sub(lastMaintain) >= 10*time.Millisecond {
+		if now = time.Now(); now.Sub(lastMaintain) >= maintainEvery {
 			m.maintain()
 			lastMaintain = now
 		}

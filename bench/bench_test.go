@@ -21,6 +21,7 @@ func TestScenarios(t *testing.T) {
 	cfg := bench.DefaultConfig()
 	cfg.Duration = 200 * time.Millisecond
 	cfg.Rate = 200
+	cfg.LowRate, cfg.LowRateDuration = 20, 500*time.Millisecond
 	cfg.ConsumeMessages = 500
 	cfg.Batch = 50
 	cfg.Publishers = 4
@@ -84,8 +85,11 @@ func checkResult(t *testing.T, cfg bench.Config, job bench.Job, r bench.Result) 
 		return
 	case bench.Consume:
 		assert.Equal(t, cfg.ConsumeMessages, r.Messages)
-	case bench.Latency:
-		total := int(cfg.Duration.Seconds() * float64(cfg.Rate))
+	case bench.Latency, bench.LatencyLow:
+		total := bench.LatencyMessages(cfg.Rate, cfg.Duration)
+		if job.Scenario == bench.LatencyLow {
+			total = bench.LatencyMessages(cfg.LowRate, cfg.LowRateDuration)
+		}
 		assert.Equal(t, total, r.Messages)
 		for _, l := range []*bench.Percentiles{r.Publish, r.Consume} {
 			require.NotNil(t, l)

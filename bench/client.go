@@ -92,6 +92,10 @@ type Config struct {
 	Duration time.Duration `json:"duration"`
 	// Rate is the fixed rate of the latency scenario, messages per second.
 	Rate int `json:"rate"`
+	// LowRate and LowRateDuration are the rate and length of the
+	// low-rate latency scenario.
+	LowRate         int           `json:"low_rate"`
+	LowRateDuration time.Duration `json:"low_rate_duration"`
 	// ConsumeMessages is how many messages the consume scenario reads.
 	ConsumeMessages int `json:"consume_messages"`
 	// Publishers is the number of goroutines of the concurrent scenario.
@@ -118,6 +122,8 @@ func DefaultConfig() Config {
 		PulsarAdmin:     os.Getenv("EVENTBUS_TEST_PULSAR_ADMIN"),
 		Duration:        2 * time.Second,
 		Rate:            2000,
+		LowRate:         50,
+		LowRateDuration: 4 * time.Second,
 		ConsumeMessages: 100000,
 		Publishers:      64,
 		Batch:           1000,
@@ -147,6 +153,7 @@ func (cfg Config) Validate() error {
 		value int64
 	}{
 		{"duration", int64(cfg.Duration)}, {"rate", int64(cfg.Rate)}, {"consume", int64(cfg.ConsumeMessages)},
+		{"low-rate", int64(cfg.LowRate)}, {"low-rate-duration", int64(cfg.LowRateDuration)},
 		{"publishers", int64(cfg.Publishers)}, {"batch", int64(cfg.Batch)}, {"partitions", int64(cfg.Partitions)},
 		{"payload", int64(cfg.PayloadBytes)}, {"keys", int64(cfg.Keys)}, {"timeout", int64(cfg.Timeout)},
 	} {

@@ -122,8 +122,8 @@ func WriteMarkdown(w io.Writer, command string, m Machine, cfg Config, runs int,
 	if m.Note != "" {
 		p.f("- %s\n", m.Note)
 	}
-	p.f("- Payload %d bytes, %d keys, topics of %d partitions (subscription topics: 1); publish scenarios run %s each; batches of %d; %d concurrent publishers; latency at %d msg/s for %s; consume reads %d prefilled messages with a new group\n",
-		cfg.PayloadBytes, cfg.Keys, cfg.Partitions, cfg.Duration, cfg.Batch, cfg.Publishers, cfg.Rate, cfg.Duration, cfg.ConsumeMessages)
+	p.f("- Payload %d bytes, %d keys, topics of %d partitions (subscription topics: 1); publish scenarios run %s each; batches of %d; %d concurrent publishers; latency at %d msg/s for %s and at %d msg/s for %s; consume reads %d prefilled messages with a new group\n",
+		cfg.PayloadBytes, cfg.Keys, cfg.Partitions, cfg.Duration, cfg.Batch, cfg.Publishers, cfg.Rate, cfg.Duration, cfg.LowRate, cfg.LowRateDuration, cfg.ConsumeMessages)
 	p.f("- msg/s of consume runs from the first message to the last; CPU is the contender process's user + system time (getrusage) over the measured part, all threads; broker CPU is not counted\n")
 	p.f("- ratio: eventbus's figure divided by the contender's (msg/s: above 1 means eventbus is faster; latency: below 1 means eventbus is faster)\n")
 
@@ -139,7 +139,8 @@ func WriteMarkdown(w io.Writer, command string, m Machine, cfg Config, runs int,
 		}
 		p.f("\n## %s\n", backendTitle(backend))
 		p.throughput(rows, backend, contenders)
-		p.latency(rows, backend, contenders)
+		p.latency(rows, backend, contenders, Latency, fmt.Sprintf("%d msg/s", cfg.Rate))
+		p.latency(rows, backend, contenders, LatencyLow, fmt.Sprintf("%d msg/s, where the subscriber waits between messages", cfg.LowRate))
 		p.subscriptions(rows, backend)
 		p.f("\nWhat is not equal between the contenders:\n\n")
 		for _, c := range contenders {
@@ -209,16 +210,17 @@ func (p *printer) throughput(rows map[rowKey]*row, backend string, contenders []
 	}
 }
 
-func (p *printer) latency(rows map[rowKey]*row, backend string, contenders []Contender) {
-	bus := rows[rowKey{Latency, 0, backend + "/eventbus"}]
+// latency prints the table of a latency scenario run at the given rate.
+func (p *printer) latency(rows map[rowKey]*row, backend string, contenders []Contender, scenario, rate string) {
+	bus := rows[rowKey{scenario, 0, backend + "/eventbus"}]
 	header := false
 	for _, c := range contenders {
-		r := rows[rowKey{Latency, 0, c.ID()}]
+		r := rows[rowKey{scenario, 0, c.ID()}]
 		if r == nil {
 			continue
 		}
 		if !header {
-			p.f("\nLatency of single awaited publishes at a fixed rate, ms: publish → acknowledgement (ack), publish → handler (handler); Go scheduler latency p99.9 in the contender's process meanwhile (the upper bound of the runtime histogram's bucket, /sched/latencies:seconds).\n\n")
+			p.f("\nLatency of single awaited publishes at %s, ms: publish → acknowledgement (ack), publish → handler (handler); Go scheduler latency p99.9 in the contender's process meanwhile (the upper bound of the runtime histogram's bucket, /sched/latencies:seconds).\n\n", rate)
 			p.f("| contender | ack p50 | ack p99 | ack max | handler p50 | handler p99 | handler max | sched p99.9 | eventbus ÷ this (ack p99) | runs |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---|\n")
 			header = true
 		}

@@ -27,6 +27,9 @@ const (
 	// the topic: publish → acknowledgement and publish → handler latency,
 	// and the Go scheduler's latency meanwhile.
 	Latency = "latency"
+	// LatencyLow is Latency at Config.LowRate for Config.LowRateDuration:
+	// a subscriber that waits between messages, as most services' do.
+	LatencyLow = "latency-low"
 	// Consume reads Config.ConsumeMessages prefilled messages with a new
 	// group and a handler that does nothing.
 	Consume = "consume"
@@ -46,12 +49,12 @@ func BackendScenarios(backend string) []string {
 	if backend == "memory" {
 		return []string{PublishOne, Subscriptions}
 	}
-	return []string{PublishBatch, PublishConcurrent, Latency, Consume, Subscriptions}
+	return []string{PublishBatch, PublishConcurrent, Latency, LatencyLow, Consume, Subscriptions}
 }
 
 // libraryScenarios are the scenarios of the libraries eventbus is
 // compared with on a broker: Subscriptions measures eventbus alone.
-var libraryScenarios = []string{PublishBatch, PublishConcurrent, Latency, Consume}
+var libraryScenarios = []string{PublishBatch, PublishConcurrent, Latency, LatencyLow, Consume}
 
 // Job is one scenario run by one contender.
 type Job struct {
@@ -125,7 +128,9 @@ func Run(ctx context.Context, job Job) (Result, error) {
 	case PublishConcurrent:
 		err = r.publishConcurrent(ctx, job.Topic, &result)
 	case Latency:
-		err = r.latency(ctx, job.Topic, job.Group, &result)
+		err = r.latency(ctx, job.Topic, job.Group, cfg.Rate, cfg.Duration, &result)
+	case LatencyLow:
+		err = r.latency(ctx, job.Topic, job.Group, cfg.LowRate, cfg.LowRateDuration, &result)
 	case Consume:
 		err = r.consume(ctx, job.Topic, job.Group, &result)
 	case PublishOne:
@@ -245,8 +250,8 @@ func (r *runner) stamped(index int, at time.Time) []byte {
 	return p
 }
 
-func (r *runner) latency(ctx context.Context, topic, group string, result *Result) error {
-	total := int(r.cfg.Duration.Seconds() * float64(r.cfg.Rate))
+func (r *runner) latency(ctx context.Context, topic, group string, rate int, duration time.Duration, result *Result) error {
+	total := LatencyMessages(rate, duration)
 	if total < 1 {
 		return errors.New("duration × rate is less than one message")
 	}
@@ -295,7 +300,7 @@ func (r *runner) latency(ctx context.Context, topic, group string, result *Resul
 	errs := make(chan error, total)
 	sched := schedLatencies()
 	m := measure()
-	interval := time.Second / time.Duration(r.cfg.Rate)
+	interval := time.Second / time.Duration(rate)
 	var wg sync.WaitGroup
 	for i := range total {
 		time.Sleep(time.Until(m.start.Add(time.Duration(i) * interval)))
@@ -325,6 +330,12 @@ func (r *runner) latency(ctx context.Context, topic, group string, result *Resul
 	result.Publish = latencyOf(published)
 	result.Consume = latencyOf(consumed)
 	return nil
+}
+
+// LatencyMessages is how many messages a latency scenario publishes at
+// rate for duration.
+func LatencyMessages(rate int, duration time.Duration) int {
+	return int(duration.Seconds() * float64(rate))
 }
 
 // consumeCount subscribes to topic with a handler that counts, and returns

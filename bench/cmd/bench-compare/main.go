@@ -66,6 +66,8 @@ func run() error {
 	flag.IntVar(&o.subsRuns, "subscription-runs", envInt("BENCH_SUBSCRIPTION_RUNS", 1), "runs of the subscriptions scenario, which on Kafka with hundreds of subscriptions takes minutes (env BENCH_SUBSCRIPTION_RUNS)")
 	flag.DurationVar(&cfg.Duration, "duration", envDuration("BENCH_DURATION", cfg.Duration), "how long each publish and latency scenario runs (env BENCH_DURATION)")
 	flag.IntVar(&cfg.Rate, "rate", cfg.Rate, "messages per second of the latency scenario")
+	flag.IntVar(&cfg.LowRate, "low-rate", cfg.LowRate, "messages per second of the low-rate latency scenario")
+	flag.DurationVar(&cfg.LowRateDuration, "low-rate-duration", cfg.LowRateDuration, "how long the low-rate latency scenario runs")
 	flag.IntVar(&cfg.ConsumeMessages, "consume", envInt("BENCH_CONSUME", cfg.ConsumeMessages), "prefilled messages the consume scenario reads (env BENCH_CONSUME)")
 	flag.IntVar(&cfg.Publishers, "publishers", cfg.Publishers, "goroutines of the concurrent publish scenario")
 	flag.IntVar(&cfg.Batch, "batch", cfg.Batch, "messages per Publish call of the batch scenario")

@@ -18,7 +18,7 @@ func kafkaContenders() []Contender {
 	return []Contender{
 		{
 			Backend: "kafka", Name: "eventbus",
-			Settings: "kafka:// with the driver's defaults (see docs/kafka.md): confluent-kafka-go, idempotent, acks=all, no linger; five CloudEvents headers (ce_id, ce_time, ce_type, ce_source, ce_specversion) per record; consumer: one group member per bus and group (KIP-848) with the driver's fetch settings, offsets stored once handled",
+			Settings: "kafka:// with the driver's defaults (see docs/kafka.md): confluent-kafka-go, idempotent, acks=all, no linger, two requests in flight per broker; five CloudEvents headers (ce_id, ce_time, ce_type, ce_source, ce_specversion) per record; consumer: one group member per bus and group (KIP-848) with the driver's fetch settings, offsets stored once handled",
 			open: func(ctx context.Context, cfg Config) (Client, error) {
 				return openBus(ctx, "kafka://"+cfg.Kafka)
 			},

@@ -211,6 +211,9 @@ func (c *config) transactionalProducerConfig() *kafka.ConfigMap {
 	return c.producerConfigLinger(txLinger)
 }
 
+// maxInFlight is the producers' produce requests in flight per broker.
+const maxInFlight = 2
+
 func (c *config) producerConfigLinger(linger time.Duration) *kafka.ConfigMap {
 	m := kafka.ConfigMap{
 		"acks":               c.acks,
@@ -222,9 +225,14 @@ func (c *config) producerConfigLinger(linger time.Duration) *kafka.ConfigMap {
 		// A message larger than batch.size (1 MB by default) next to a
 		// small one in the same partition queue was seen to be lost: the
 		// idempotent producer reported the small one as a duplicate.
-		"batch.size":          c.maxMessageBytes,
-		"message.timeout.ms":  int(c.deliveryTimeout.Milliseconds()),
-		"go.delivery.reports": true,
+		"batch.size":         c.maxMessageBytes,
+		"message.timeout.ms": int(c.deliveryTimeout.Milliseconds()),
+		// With no linger, what arrives while requests are in flight
+		// makes the next one: two in flight per broker instead of
+		// librdkafka's five make fewer, fuller requests, which costs
+		// the producer and the broker less per message.
+		"max.in.flight.requests.per.connection": maxInFlight,
+		"go.delivery.reports":                   true,
 		// Publish reads only a report's partition, offset and error:
 		// copying each record's key and value back into Go memory (the
 		// client's default) is wasted work.

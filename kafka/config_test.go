@@ -11,6 +11,25 @@ import (
 	"github.com/eventbus-go/eventbus/bus/driver"
 )
 
+func TestProducersKeepTwoRequestsInFlight(t *testing.T) {
+	for _, tt := range []struct {
+		query string
+		want  any
+	}{
+		{"", maxInFlight},
+		{"librdkafka.producer.max.in.flight.requests.per.connection=5", "5"},
+	} {
+		c, err := parseConfig(driver.OpenConfig{URL: &url.URL{Scheme: "kafka", Host: "h:9092", RawQuery: tt.query}})
+		require.NoError(t, err, tt.query)
+		for _, cfg := range []*confluent.ConfigMap{c.producerConfig(), c.transactionalProducerConfig()} {
+			assert.Equal(t, tt.want, (*cfg)["max.in.flight.requests.per.connection"], tt.query)
+			p, err := confluent.NewProducer(cfg) // librdkafka accepts it beside idempotence
+			require.NoError(t, err, tt.query)
+			p.Close()
+		}
+	}
+}
+
 func TestLingerTakesZeroAndFractions(t *testing.T) {
 	// want is the linger.ms of the shared producer, wantTx that of
 	// transactional ones.

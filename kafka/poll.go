@@ -19,8 +19,8 @@ import (
 // half the longest wait on average. While messages keep coming that is
 // half a millisecond for a connection's only consumer, growing with their
 // number so that the connection polls about a thousand times a second in
-// all; a consumer that had nothing for a second waits longer, up to
-// maxPollWait, since every wake-up costs CPU.
+// all; a consumer that had nothing for a second, or nothing yet, waits
+// longer, up to maxPollWait, since every wake-up costs CPU.
 const (
 	minPollWait       = 500 * time.Microsecond
 	maxPollWait       = 8 * time.Millisecond
@@ -77,7 +77,8 @@ func (m *member) poll() {
 	m.conn.polling.Add(1)
 	defer m.conn.polling.Add(-1)
 	now := time.Now()
-	lastMaintain, lastMessage := now, now
+	lastMaintain := now
+	var lastMessage time.Time // none yet: a joining consumer waits like an idle one
 	idle := time.NewTimer(time.Hour)
 	idle.Stop()
 	empty := newEmptyWait()

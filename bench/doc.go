@@ -7,8 +7,8 @@
 // It is a module of its own so that these libraries never become
 // dependencies of eventbus. A Contender wraps one library as a Client; a
 // Job runs one scenario (PublishBatch, PublishConcurrent, Latency,
-// Consume, PublishOne, Subscriptions) with one contender and returns a
-// Result: messages per second, CPU time per message, latency
+// LatencyLow, Consume, PublishOne, Subscriptions) with one contender and
+// returns a Result: messages per second, CPU time per message, latency
 // percentiles, Go scheduler latency, threads and memory. The command
 // cmd/bench-compare (make bench-compare) runs every Job in a process of
 // its own, several times, and writes the medians as Markdown tables with

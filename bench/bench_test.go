@@ -86,10 +86,7 @@ func checkResult(t *testing.T, cfg bench.Config, job bench.Job, r bench.Result) 
 	case bench.Consume:
 		assert.Equal(t, cfg.ConsumeMessages, r.Messages)
 	case bench.Latency, bench.LatencyLow:
-		total := bench.LatencyMessages(cfg.Rate, cfg.Duration)
-		if job.Scenario == bench.LatencyLow {
-			total = bench.LatencyMessages(cfg.LowRate, cfg.LowRateDuration)
-		}
+		total := cfg.LatencyMessages(job.Scenario)
 		assert.Equal(t, total, r.Messages)
 		for _, l := range []*bench.Percentiles{r.Publish, r.Consume} {
 			require.NotNil(t, l)

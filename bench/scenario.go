@@ -127,10 +127,8 @@ func Run(ctx context.Context, job Job) (Result, error) {
 		err = r.publishBatch(ctx, job.Topic, &result)
 	case PublishConcurrent:
 		err = r.publishConcurrent(ctx, job.Topic, &result)
-	case Latency:
-		err = r.latency(ctx, job.Topic, job.Group, cfg.Rate, cfg.Duration, &result)
-	case LatencyLow:
-		err = r.latency(ctx, job.Topic, job.Group, cfg.LowRate, cfg.LowRateDuration, &result)
+	case Latency, LatencyLow:
+		err = r.latency(ctx, job.Topic, job.Group, job.Scenario, &result)
 	case Consume:
 		err = r.consume(ctx, job.Topic, job.Group, &result)
 	case PublishOne:
@@ -250,8 +248,9 @@ func (r *runner) stamped(index int, at time.Time) []byte {
 	return p
 }
 
-func (r *runner) latency(ctx context.Context, topic, group string, rate int, duration time.Duration, result *Result) error {
-	total := LatencyMessages(rate, duration)
+func (r *runner) latency(ctx context.Context, topic, group, scenario string, result *Result) error {
+	rate, _ := r.cfg.latencyPace(scenario)
+	total := r.cfg.LatencyMessages(scenario)
 	if total < 1 {
 		return errors.New("duration × rate is less than one message")
 	}
@@ -332,9 +331,18 @@ func (r *runner) latency(ctx context.Context, topic, group string, rate int, dur
 	return nil
 }
 
-// LatencyMessages is how many messages a latency scenario publishes at
-// rate for duration.
-func LatencyMessages(rate int, duration time.Duration) int {
+// latencyPace is the rate and length of a latency scenario.
+func (cfg Config) latencyPace(scenario string) (rate int, duration time.Duration) {
+	if scenario == LatencyLow {
+		return cfg.LowRate, cfg.LowRateDuration
+	}
+	return cfg.Rate, cfg.Duration
+}
+
+// LatencyMessages is how many messages a latency scenario (Latency or
+// LatencyLow) publishes.
+func (cfg Config) LatencyMessages(scenario string) int {
+	rate, duration := cfg.latencyPace(scenario)
 	return int(duration.Seconds() * float64(rate))
 }
 

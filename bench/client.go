@@ -18,7 +18,8 @@ type Message struct {
 // contender turns Message into its own record type, as its users would.
 type Client interface {
 	// Publish sends msgs to topic and returns once the backend has
-	// acknowledged every one of them.
+	// acknowledged every one of them. It keeps no reference to msgs, which
+	// the caller may reuse.
 	Publish(ctx context.Context, topic string, msgs []Message) error
 	// Subscribe consumes topic as a member of group (a new group starts
 	// at the earliest message), calling handle for each message and

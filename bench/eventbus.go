@@ -23,6 +23,9 @@ func openBus(ctx context.Context, url string) (Client, error) {
 }
 
 func (c busClient) Publish(ctx context.Context, topic string, msgs []Message) error {
+	if len(msgs) == 1 { // as a caller publishing one event writes it: no slice, no heap Message
+		return c.bus.Publish(ctx, topic, &bus.Message{Key: msgs[0].Key, Payload: msgs[0].Payload})
+	}
 	out := make([]*bus.Message, len(msgs))
 	for i, m := range msgs {
 		out[i] = &bus.Message{Key: m.Key, Payload: m.Payload}

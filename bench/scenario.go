@@ -120,7 +120,7 @@ func Run(ctx context.Context, job Job) (Result, error) {
 		return Result{}, fmt.Errorf("bench: open %s: %w", contender.ID(), err)
 	}
 	defer client.Close()
-	r := &runner{cfg: cfg, client: client, payload: make([]byte, cfg.PayloadBytes)}
+	r := &runner{cfg: cfg, client: client, payload: make([]byte, cfg.PayloadBytes), keys: keys(cfg.Keys)}
 	result := Result{Scenario: job.Scenario, Contender: contender.ID()}
 	switch job.Scenario {
 	case PublishBatch:
@@ -148,9 +148,19 @@ type runner struct {
 	cfg     Config
 	client  Client
 	payload []byte
+	keys    []string // made once, so that no contender's figures include making them
 }
 
-func (r *runner) key(i int) string { return "key-" + strconv.Itoa(i%r.cfg.Keys) }
+// keys returns the n keys messages cycle through.
+func keys(n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = "key-" + strconv.Itoa(i)
+	}
+	return out
+}
+
+func (r *runner) key(i int) string { return r.keys[i%len(r.keys)] }
 
 // measurement holds the process's CPU time and the time at its start.
 type measurement struct {
@@ -405,8 +415,10 @@ func (r *runner) publishOne(ctx context.Context, topic, group string, result *Re
 	m := measure()
 	deadline := m.start.Add(r.cfg.Duration)
 	sent := 0
+	one := make([]Message, 1) // reused: making it is no contender's cost
 	for ; sent%1024 != 0 || time.Now().Before(deadline); sent++ {
-		if err := r.client.Publish(ctx, topic, []Message{{Key: r.key(sent), Payload: r.payload}}); err != nil {
+		one[0] = Message{Key: r.key(sent), Payload: r.payload}
+		if err := r.client.Publish(ctx, topic, one); err != nil {
 			return err
 		}
 	}

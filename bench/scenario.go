@@ -204,16 +204,18 @@ func (r *runner) publishBatch(ctx context.Context, topic string, result *Result)
 	return nil
 }
 
-// warmUp publishes one message before anything is measured: the client
-// connects, learns the topic's partitions and leaders (and, on Pulsar,
-// creates its producer). A topic created a moment ago may have no leader
-// yet, which some clients report as an error rather than wait: warmUp
-// tries again until ctx ends.
+// warmUp publishes before anything is measured: one message until it
+// succeeds, then one per key. The client connects, learns the topic's
+// partitions and leaders (on Pulsar, creates its producer) and has sent to
+// every partition, so that what is measured is a client at work, not one
+// starting on a new topic. A topic created a moment ago may have no leader
+// yet, which some clients report as an error rather than wait: the first
+// message is tried again until ctx ends.
 func (r *runner) warmUp(ctx context.Context, topic string, payload []byte) error {
 	for {
 		err := r.client.Publish(ctx, topic, []Message{{Key: r.key(0), Payload: payload}})
 		if err == nil {
-			return nil
+			break
 		}
 		select {
 		case <-ctx.Done():
@@ -221,6 +223,14 @@ func (r *runner) warmUp(ctx context.Context, topic string, payload []byte) error
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+	every := make([]Message, len(r.keys))
+	for i, key := range r.keys {
+		every[i] = Message{Key: key, Payload: payload}
+	}
+	if err := r.client.Publish(ctx, topic, every); err != nil {
+		return fmt.Errorf("warm-up publish to every key: %w", err)
+	}
+	return nil
 }
 
 func (r *runner) publishConcurrent(ctx context.Context, topic string, result *Result) error {

@@ -125,7 +125,7 @@ func DefaultConfig() Config {
 		Rate:            2000,
 		LowRate:         50,
 		LowRateDuration: 4 * time.Second,
-		ConsumeMessages: 100000,
+		ConsumeMessages: 300000,
 		Publishers:      64,
 		Batch:           1000,
 		Partitions:      6,

@@ -28,6 +28,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/eventbus-go/eventbus/bench"
@@ -263,6 +264,10 @@ func compareBackend(ctx context.Context, o options, backend, stamp string, logFi
 			}
 		}
 		for _, job := range jobs {
+			// The brokers' writes of earlier jobs go to disk now rather
+			// than in the kernel's writeback 30 s later, which stalled
+			// the broker's appends during whichever job ran then.
+			syscall.Sync()
 			outcome := runJob(ctx, job, run, logFile)
 			o.load.sample()
 			outcomes = append(outcomes, outcome)

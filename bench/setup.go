@@ -45,6 +45,7 @@ func (s *Setup) CreateTopics(ctx context.Context, topics []string, partitions in
 // Fill publishes n messages to topic in batches.
 func (s *Setup) Fill(ctx context.Context, topic string, n int) error {
 	payload := make([]byte, s.cfg.PayloadBytes)
+	keys := keys(s.cfg.Keys)
 	var batches []int
 	for sent := 0; sent < n; sent += s.cfg.Batch {
 		batches = append(batches, min(s.cfg.Batch, n-sent))
@@ -52,7 +53,7 @@ func (s *Setup) Fill(ctx context.Context, topic string, n int) error {
 	return parallel(ctx, batches, func(size int) error {
 		msgs := make([]*bus.Message, size)
 		for i := range msgs {
-			msgs[i] = &bus.Message{Key: fmt.Sprint("key-", i%s.cfg.Keys), Payload: payload}
+			msgs[i] = &bus.Message{Key: keys[i%len(keys)], Payload: payload}
 		}
 		return s.bus.Publish(ctx, topic, msgs...)
 	})
@@ -62,7 +63,7 @@ func (s *Setup) Fill(ctx context.Context, topic string, n int) error {
 func (s *Setup) FillEach(ctx context.Context, topics []string) error {
 	payload := make([]byte, s.cfg.PayloadBytes)
 	return parallel(ctx, topics, func(topic string) error {
-		return s.bus.Publish(ctx, topic, &bus.Message{Key: "key-0", Payload: payload})
+		return s.bus.Publish(ctx, topic, &bus.Message{Key: keys(1)[0], Payload: payload})
 	})
 }
 

@@ -205,12 +205,20 @@ func (r *runner) publishBatch(ctx context.Context, topic string, result *Result)
 }
 
 // warmUp publishes before anything is measured: one message until it
-// succeeds, then one per key. The client connects, learns the topic's
-// partitions and leaders (on Pulsar, creates its producer) and has sent to
-// every partition, so that what is measured is a client at work, not one
-// starting on a new topic. A topic created a moment ago may have no leader
-// yet, which some clients report as an error rather than wait: the first
-// message is tried again until ctx ends.
+// succeeds, then rounds of one message per key. The client connects, learns
+// the topic's partitions and leaders (on Pulsar, creates its producer) and
+// has sent to every partition, so that what is measured is a client at
+// work, not one starting on a new topic. A topic created a moment ago may
+// have no leader yet, which some clients report as an error rather than
+// wait: the first message is tried again until ctx ends.
+//
+// The rounds send every key more than warmUpKeyBytes, and one round more:
+// a Kafka broker writes a partition's first offset-index entry on the
+// first append after index.interval.bytes (4 KiB) of records, and on this
+// machine's disk that append was seen to take 50 ms. A client that sends
+// the keys of a round in one request per partition would otherwise meet
+// that stall, once per partition, in its first measured messages, and a
+// client that sends one message at a time during its warm-up would not.
 func (r *runner) warmUp(ctx context.Context, topic string, payload []byte) error {
 	for {
 		err := r.client.Publish(ctx, topic, []Message{{Key: r.key(0), Payload: payload}})
@@ -227,11 +235,17 @@ func (r *runner) warmUp(ctx context.Context, topic string, payload []byte) error
 	for i, key := range r.keys {
 		every[i] = Message{Key: key, Payload: payload}
 	}
-	if err := r.client.Publish(ctx, topic, every); err != nil {
-		return fmt.Errorf("warm-up publish to every key: %w", err)
+	for range warmUpKeyBytes/max(1, len(payload)) + 2 {
+		if err := r.client.Publish(ctx, topic, every); err != nil {
+			return fmt.Errorf("warm-up publish to every key: %w", err)
+		}
 	}
 	return nil
 }
+
+// warmUpKeyBytes is the payload the warm-up sends each key at least:
+// Kafka's default index.interval.bytes.
+const warmUpKeyBytes = 4 << 10
 
 func (r *runner) publishConcurrent(ctx context.Context, topic string, result *Result) error {
 	if err := r.warmUp(ctx, topic, r.payload); err != nil {

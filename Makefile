@@ -112,15 +112,22 @@ bench: ## benchmarks, against real brokers and PostgreSQL
 # The comparison with other libraries lives in its own module, bench/, so
 # that its dependencies (Watermill, franz-go, ...) never reach the root
 # module. It writes bench/results/latest.md (the tables), latest.json (every
-# run) and latest.log (the contenders' logs). BENCH_ARGS passes flags, e.g.
-# BENCH_ARGS='-runs 1 -backends memory'; bench-compare -h lists them.
+# run) and latest.log (the contenders' logs). BENCH_BACKENDS picks the
+# backends, and only their brokers start; BENCH_ARGS passes flags, e.g.
+# BENCH_ARGS='-runs 1'; bench-compare -h lists them.
 BENCH_COMPARE := $(BIN)/bench-compare
 BENCH_ARGS ?=
+BENCH_BACKENDS ?= kafka,pulsar,memory
+bench_kafka := $(findstring kafka,$(BENCH_BACKENDS))
+bench_pulsar := $(findstring pulsar,$(BENCH_BACKENDS))
+BENCH_BROKERS := $(if $(bench_kafka),$(if $(bench_pulsar),all,kafka),$(if $(bench_pulsar),pulsar))
+comma := ,
+bench_versions := $(if $(bench_kafka),Apache Kafka $$KAFKA_VERSION (KRaft$(comma) 1 broker))$(if $(and $(bench_kafka),$(bench_pulsar)),$(comma) )$(if $(bench_pulsar),Apache Pulsar $$PULSAR_VERSION (standalone))
 
 bench-compare: ## eventbus against raw clients, franz-go and Watermill (median of 3 runs), into bench/results/latest.md
 	cd bench && $(GO) build -o $(BENCH_COMPARE) ./cmd/bench-compare
-	source scripts/versions.sh && scripts/brokers.sh run all -- $(BENCH_COMPARE) \
-		-out bench/results/latest.md -broker-versions "Apache Kafka $$KAFKA_VERSION (KRaft, 1 broker), Apache Pulsar $$PULSAR_VERSION (standalone)" $(BENCH_ARGS)
+	source scripts/versions.sh && $(if $(BENCH_BROKERS),scripts/brokers.sh run $(BENCH_BROKERS) --) $(BENCH_COMPARE) \
+		-out bench/results/latest.md -backends $(BENCH_BACKENDS) $(if $(bench_versions),-broker-versions "$(bench_versions)") $(BENCH_ARGS)
 
 brokers-up: ## start Kafka and Pulsar (or only one: scripts/brokers.sh up kafka)
 	scripts/brokers.sh up

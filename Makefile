@@ -120,13 +120,13 @@ BENCH_ARGS ?=
 BENCH_BACKENDS ?= kafka,pulsar,memory
 bench_kafka := $(findstring kafka,$(BENCH_BACKENDS))
 bench_pulsar := $(findstring pulsar,$(BENCH_BACKENDS))
-BENCH_BROKERS := $(if $(bench_kafka),$(if $(bench_pulsar),all,kafka),$(if $(bench_pulsar),pulsar))
+bench_brokers := $(if $(bench_kafka),$(if $(bench_pulsar),all,kafka),$(if $(bench_pulsar),pulsar))
 comma := ,
 bench_versions := $(if $(bench_kafka),Apache Kafka $$KAFKA_VERSION (KRaft$(comma) 1 broker))$(if $(and $(bench_kafka),$(bench_pulsar)),$(comma) )$(if $(bench_pulsar),Apache Pulsar $$PULSAR_VERSION (standalone))
 
 bench-compare: ## eventbus against raw clients, franz-go and Watermill (median of 3 runs), into bench/results/latest.md
 	cd bench && $(GO) build -o $(BENCH_COMPARE) ./cmd/bench-compare
-	source scripts/versions.sh && $(if $(BENCH_BROKERS),scripts/brokers.sh run $(BENCH_BROKERS) --) $(BENCH_COMPARE) \
+	source scripts/versions.sh && $(if $(bench_brokers),scripts/brokers.sh run $(bench_brokers) --) $(BENCH_COMPARE) \
 		-out bench/results/latest.md -backends $(BENCH_BACKENDS) $(if $(bench_versions),-broker-versions "$(bench_versions)") $(BENCH_ARGS)
 
 brokers-up: ## start Kafka and Pulsar (or only one: scripts/brokers.sh up kafka)

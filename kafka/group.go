@@ -331,7 +331,7 @@ func (s *subscription) withdraw(tps []kafka.TopicPartition) []*partition {
 			delete(s.parts, tp.Partition)
 		}
 	}
-	s.queue = slices.DeleteFunc(s.queue, func(q polled) bool { return q.p.revoked })
+	s.queue.DeleteFunc(func(q polled) bool { return q.p.revoked })
 	return revoked
 }
 

@@ -67,13 +67,7 @@ func (s *subscription) position(p *partition) (int64, []int64) {
 	if p.store < 0 {
 		return -1, nil
 	}
-	var acked []int64
-	for _, po := range p.pending {
-		if po.acked {
-			acked = append(acked, po.offset)
-		}
-	}
-	return p.store, append(acked, p.skip...)
+	return p.store, p.ackedBeyondStore()
 }
 
 // committedPositions fills in the positions of tps from the group's

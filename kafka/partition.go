@@ -8,6 +8,7 @@ import (
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 
 	"github.com/eventbus-go/eventbus/bus/driver"
+	"github.com/eventbus-go/eventbus/internal/fifo"
 )
 
 // partition is one assigned partition of a subscription. Its offset
@@ -34,10 +35,10 @@ type partition struct {
 	revoked   bool          // no more deliveries
 	gone      bool          // settling changes nothing any more
 
-	pending   []pendingOffset // polled offsets from store on, in order
-	unsettled int             // delivered offsets not settled yet
-	attempts  map[int64]int   // offset → times nacked, for Attempt
-	skip      []int64         // acked by the previous owner beyond its commit, ascending
+	pending   fifo.Queue[pendingOffset] // polled offsets from store on, in order
+	unsettled int                       // delivered offsets not settled yet
+	attempts  map[int64]int             // offset → times nacked, for Attempt
+	skip      []int64                   // acked by the previous owner beyond its commit, ascending
 
 	next, store, stored, committed int64
 	storedMetadata                 string // the metadata handed over with stored
@@ -101,25 +102,30 @@ func (p *partition) poll(offset int64) bool {
 	}
 	if len(p.skip) > 0 && p.skip[0] == offset {
 		p.skip = p.skip[1:]
-		p.pending = append(p.pending, pendingOffset{offset: offset, acked: true})
+		p.pending.Push(pendingOffset{offset: offset, acked: true})
 		p.advance()
 		return false
 	}
-	p.pending = append(p.pending, pendingOffset{offset: offset})
+	p.pending.Push(pendingOffset{offset: offset})
 	return true
 }
 
 // handOut marks a polled or nacked offset as delivered to bus.
 func (p *partition) handOut(offset int64) {
-	if i, ok := p.find(offset); ok && !p.pending[i].out && !p.pending[i].acked {
-		p.pending[i].out = true
+	if po := p.find(offset); po != nil && !po.out && !po.acked {
+		po.out = true
 		p.unsettled++
 	}
 }
 
-func (p *partition) find(offset int64) (int, bool) {
-	i := sort.Search(len(p.pending), func(i int) bool { return p.pending[i].offset >= offset })
-	return i, i < len(p.pending) && p.pending[i].offset == offset
+// find returns offset's entry in pending, or nil.
+func (p *partition) find(offset int64) *pendingOffset {
+	pending := p.pending.Items()
+	i := sort.Search(len(pending), func(i int) bool { return pending[i].offset >= offset })
+	if i < len(pending) && pending[i].offset == offset {
+		return &pending[i]
+	}
+	return nil
 }
 
 // settle records an ack or nack of a delivered offset and reports whether
@@ -128,17 +134,17 @@ func (p *partition) settle(offset int64, ack bool) bool {
 	if p.gone {
 		return false
 	}
-	i, ok := p.find(offset)
-	if !ok || !p.pending[i].out {
+	po := p.find(offset)
+	if po == nil || !po.out {
 		return false
 	}
-	p.pending[i].out = false
+	po.out = false
 	p.unsettled--
 	if !ack {
 		p.attempts[offset]++
 		return true
 	}
-	p.pending[i].acked = true
+	po.acked = true
 	if len(p.attempts) > 0 {
 		delete(p.attempts, offset)
 	}
@@ -148,30 +154,34 @@ func (p *partition) settle(offset int64, ack bool) bool {
 
 // advance moves store past the acked prefix of pending.
 func (p *partition) advance() {
+	pending := p.pending.Items()
 	n := 0
-	for n < len(p.pending) && p.pending[n].acked {
+	for n < len(pending) && pending[n].acked {
 		n++
 	}
 	if n > 0 {
-		p.store = p.pending[n-1].offset + 1
-		// Reslice rather than shift the rest down, which cost a copy of
-		// everything still pending on each ack; append drops the acked
-		// front when it next grows the array.
-		p.pending = p.pending[n:]
+		p.store = pending[n-1].offset + 1
+		p.pending.Drop(n)
 	}
+}
+
+// ackedBeyondStore lists the offsets acked beyond store: this owner's,
+// then those it skips.
+func (p *partition) ackedBeyondStore() []int64 {
+	var acked []int64
+	for _, po := range p.pending.Items() {
+		if po.acked {
+			acked = append(acked, po.offset)
+		}
+	}
+	return append(acked, p.skip...)
 }
 
 // commitMetadata lists the offsets acked beyond store, this owner's and
 // those it skips, for the next owner. Offsets from uncovered on did not
 // fit in it (math.MaxInt64 when all did).
 func (p *partition) commitMetadata() (metadata string, uncovered int64) {
-	var acked []int64
-	for _, po := range p.pending {
-		if po.acked {
-			acked = append(acked, po.offset)
-		}
-	}
-	acked = append(acked, p.skip...)
+	acked := p.ackedBeyondStore()
 	metadata, n := encodeAcked(p.store, acked)
 	if n < len(acked) {
 		return metadata, acked[n]

@@ -128,7 +128,7 @@ func (m *member) backlogged() bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for _, s := range m.subs {
-		if len(s.queue) < s.limit {
+		if s.queue.Len() < s.limit {
 			return false
 		}
 	}
@@ -159,10 +159,10 @@ func (s *subscription) accept(m *kafka.Message) (full bool) {
 	offset := int64(m.TopicPartition.Offset)
 	p := s.parts[m.TopicPartition.Partition]
 	if !s.stopping && p != nil && !p.restarting && offset >= p.next && p.poll(offset) {
-		s.queue = append(s.queue, polled{msg: m, p: p})
+		s.queue.Push(polled{msg: m, p: p})
 		s.wakeReceive()
 	}
-	return len(s.queue) >= s.limit
+	return s.queue.Len() >= s.limit
 }
 
 // maintain stores what was acked for librdkafka's next commit, pauses
@@ -182,7 +182,7 @@ func (m *member) maintain() {
 		if shared {
 			pauseAt = s.limit
 		}
-		full, low := len(s.queue) >= pauseAt, len(s.queue) < pauseAt/2
+		full, low := s.queue.Len() >= pauseAt, s.queue.Len() < pauseAt/2
 		for _, p := range s.parts {
 			if s.tx == nil { // tx.go commits in transactions
 				if tp, ok := s.toCommit(p); ok {

@@ -10,6 +10,7 @@ import (
 	"github.com/confluentinc/confluent-kafka-go/v2/kafka"
 
 	"github.com/eventbus-go/eventbus/bus/driver"
+	"github.com/eventbus-go/eventbus/internal/fifo"
 )
 
 // subscription is one topic of a member's consumer (member.go).
@@ -29,7 +30,7 @@ type subscription struct {
 
 	mu           *sync.Mutex          // the member's; guards what follows
 	parts        map[int32]*partition // the current assignment
-	queue        []polled             // polled or due again, not yet handed to bus
+	queue        fifo.Queue[polled]   // polled or due again, not yet handed to bus
 	stopping     bool                 // StopReceiving was called: nothing more is handed out
 	joining      bool                 // waiting for the consumer to subscribe to the topic
 	leaving      bool                 // Close was called: bus has settled all it will
@@ -166,14 +167,14 @@ func (s *subscription) Receive(ctx context.Context, batch []driver.Delivery) (in
 		s.mu.Lock()
 		n := 0
 		if !s.stopping {
-			n = min(len(batch), len(s.queue))
+			queued := s.queue.Items()
+			n = min(len(batch), len(queued))
 			for i := range n {
-				s.deliver(&batch[i], s.queue[i])
+				s.deliver(&batch[i], queued[i])
 			}
-			clear(s.queue[:n])
-			s.queue = s.queue[n:]
+			s.queue.Drop(n)
 		}
-		below := len(s.queue) < s.limit
+		below := s.queue.Len() < s.limit
 		s.mu.Unlock()
 		if n > 0 {
 			if below {
@@ -262,7 +263,7 @@ func (s *subscription) Nack(r *driver.Receipt, delay time.Duration) error {
 		if p.revoked || s.stopping || s.parts[p.id] != p {
 			return
 		}
-		s.queue = append(s.queue, polled{msg: msg, p: p})
+		s.queue.Push(polled{msg: msg, p: p})
 		s.wakeReceive()
 	})
 	return nil
@@ -296,7 +297,7 @@ func (s *subscription) StopReceiving() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.stopping = true
-	s.queue = nil
+	s.queue.Reset()
 }
 
 // Close implements driver.Subscription: the member's consumer stops
@@ -306,7 +307,8 @@ func (s *subscription) StopReceiving() {
 func (s *subscription) Close(ctx context.Context) error {
 	s.stopOnce.Do(func() {
 		s.mu.Lock()
-		s.stopping, s.leaving, s.queue = true, true, nil
+		s.stopping, s.leaving = true, true
+		s.queue.Reset()
 		s.mu.Unlock()
 		close(s.stop)
 		s.m.topicsChanged()

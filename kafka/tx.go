@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"slices"
 	"sync"
 	"time"
 
@@ -374,7 +373,7 @@ func (s *subscription) restart(parts map[*partition]bool) {
 		s.parts[old.id] = p
 		go s.restartAtCommit(p, idle)
 	}
-	s.queue = slices.DeleteFunc(s.queue, func(q polled) bool { return q.p.aborted })
+	s.queue.DeleteFunc(func(q polled) bool { return q.p.aborted })
 }
 
 // restartAtCommit waits for the replaced partition's handlers (at most

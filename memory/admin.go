@@ -62,7 +62,7 @@ func (c *conn) GroupLag(_ context.Context, group, topic string) ([]driver.Partit
 		g.mu.Lock()
 		defer g.mu.Unlock()
 		low = max(g.low, t.start)
-		for i, unsettled := range g.unsettled {
+		for i, unsettled := range g.unsettled.Items() {
 			if !unsettled && g.low+int64(i) >= low {
 				lag.Messages-- // acked beyond the oldest unacked
 			}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/eventbus-go/eventbus/bus/driver"
+	"github.com/eventbus-go/eventbus/internal/fifo"
 )
 
 // group is a consumer group's state on one topic. It outlives its members,
@@ -30,9 +31,10 @@ type group struct {
 
 	mu     sync.Mutex
 	cursor int64 // next offset never handed out
-	// unsettled[i] tells whether offset low+i, below cursor, still awaits
-	// its ack; low is the lowest offset the group may still need.
-	unsettled []bool
+	// unsettled.Items()[i] tells whether offset low+i, below cursor,
+	// still awaits its ack; low is the lowest offset the group may still
+	// need.
+	unsettled fifo.Queue[bool]
 	low       int64
 
 	pending  []pendingEntry // sorted by offset
@@ -69,19 +71,20 @@ func (g *group) lowWater() int64 {
 
 // advance takes the cursor's next offset.
 func (g *group) advance() int64 {
-	g.unsettled = append(g.unsettled, true)
+	g.unsettled.Push(true)
 	g.cursor++
 	return g.cursor - 1
 }
 
 // acked settles offset for good and moves low past the settled prefix.
 func (g *group) acked(offset int64) {
-	g.unsettled[offset-g.low] = false
+	unsettled := g.unsettled.Items()
+	unsettled[offset-g.low] = false
 	n := 0
-	for n < len(g.unsettled) && !g.unsettled[n] {
+	for n < len(unsettled) && !unsettled[n] {
 		n++
 	}
-	g.unsettled = g.unsettled[n:]
+	g.unsettled.Drop(n)
 	g.low += int64(n)
 }
 

@@ -19,7 +19,7 @@ func (m *member) Lag(context.Context) ([]driver.PartitionLag, error) {
 		return nil, driver.ErrClosed
 	}
 	unacked := t.end() - g.cursor
-	for _, unsettled := range g.unsettled {
+	for _, unsettled := range g.unsettled.Items() {
 		if unsettled {
 			unacked++
 		}

@@ -16,7 +16,7 @@ import (
 // Locking: mu guards the group's state. Whoever holds it holds the topic's
 // t.mu too, taken first, except Ack, which takes mu alone: a worker
 // acknowledging a message does not wait for the topic's publishers, nor
-// they for it. The state therefore never reads the topic's ring for an
+// they for it. The state therefore never reads the topic's log for an
 // Ack: an in-flight message's key is kept in its flight.
 //
 // Per-key order across competing members: a key whose messages are in

@@ -50,7 +50,7 @@ func TestLogKeepsItsMessagesAcrossSegments(t *testing.T) {
 	allocs := testing.AllocsPerRun(1, func() {
 		for range 10 * retention {
 			log.mu.Lock()
-			for log.count >= log.retention && !log.evict() {
+			if log.count >= log.retention && !log.evict() {
 				t.Fatal("a log without groups always evicts")
 			}
 			log.push(driver.Message{ID: ids[published-3*retention]})

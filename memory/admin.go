@@ -62,8 +62,8 @@ func (c *conn) GroupLag(_ context.Context, group, topic string) ([]driver.Partit
 		g.mu.Lock()
 		defer g.mu.Unlock()
 		low = max(g.low, t.start)
-		for i, unsettled := range g.unsettled.Items() {
-			if !unsettled && g.low+int64(i) >= low {
+		for i, st := range g.window.Items() {
+			if st.settled && g.low+int64(i) >= low {
 				lag.Messages-- // acked beyond the oldest unacked
 			}
 		}

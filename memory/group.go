@@ -31,18 +31,26 @@ type group struct {
 
 	mu     sync.Mutex
 	cursor int64 // next offset never handed out
-	// unsettled.Items()[i] tells whether offset low+i, below cursor,
-	// still awaits its ack; low is the lowest offset the group may still
-	// need.
-	unsettled fifo.Queue[bool]
-	low       int64
+	// window.Items()[i] is offset low+i, below cursor; low is the lowest
+	// offset the group may still need. An array rather than a map of the
+	// messages in flight: the offsets between low and cursor are
+	// contiguous, and a map's insert and delete were a tenth of a
+	// message's cost. It holds at most the topic's retention.
+	window fifo.Queue[offsetState]
+	low    int64
 
-	pending  []pendingEntry // sorted by offset
-	delayed  []pendingEntry // not due yet, sorted by readyAt; see delay.go
-	waiting  map[string]int // pending messages per key
-	inFlight map[int64]flight
-	busy     map[string]busyKey
-	members  map[*member]struct{}
+	pending []pendingEntry // sorted by offset
+	delayed []pendingEntry // not due yet, sorted by readyAt; see delay.go
+	waiting map[string]int // pending messages per key
+	busy    map[string]busyKey
+	members map[*member]struct{}
+}
+
+// offsetState is where one offset of a group's window is: acked for good,
+// in flight at a member, or neither, waiting to be handed out again.
+type offsetState struct {
+	flight       // member is nil unless the offset is in flight
+	settled bool // acked
 }
 
 type pendingEntry struct {
@@ -71,20 +79,37 @@ func (g *group) lowWater() int64 {
 
 // advance takes the cursor's next offset.
 func (g *group) advance() int64 {
-	g.unsettled.Push(true)
+	g.window.Push(offsetState{})
 	g.cursor++
 	return g.cursor - 1
 }
 
+// state is offset's place in the window, or nil when it is outside.
+func (g *group) state(offset int64) *offsetState {
+	if offset < g.low || offset >= g.cursor {
+		return nil
+	}
+	return &g.window.Items()[offset-g.low]
+}
+
+// inFlight calls f for each offset in flight, in ascending order.
+func (g *group) inFlight(f func(offset int64, fl flight)) {
+	for i, st := range g.window.Items() {
+		if st.member != nil {
+			f(g.low+int64(i), st.flight)
+		}
+	}
+}
+
 // acked settles offset for good and moves low past the settled prefix.
 func (g *group) acked(offset int64) {
-	unsettled := g.unsettled.Items()
-	unsettled[offset-g.low] = false
+	g.state(offset).settled = true
+	window := g.window.Items()
 	n := 0
-	for n < len(unsettled) && !unsettled[n] {
+	for n < len(window) && window[n].settled {
 		n++
 	}
-	g.unsettled.Drop(n)
+	g.window.Drop(n)
 	g.low += int64(n)
 }
 
@@ -198,9 +223,7 @@ func (g *group) addMember(m *member) {
 	g.members[m] = struct{}{}
 	if len(g.members) == 2 {
 		clear(g.busy)
-		for _, f := range g.inFlight {
-			g.markBusy(f.key, f.member)
-		}
+		g.inFlight(func(_ int64, f flight) { g.markBusy(f.key, f.member) })
 	}
 }
 
@@ -225,7 +248,7 @@ func (m *member) busyElsewhere(key string) bool {
 func (m *member) handOut(d *driver.Delivery, offset int64, attempt int) {
 	g := m.group
 	msg := g.topic.at(offset)
-	g.inFlight[offset] = flight{member: m, key: msg.Key, attempt: attempt}
+	g.state(offset).flight = flight{member: m, key: msg.Key, attempt: attempt}
 	g.markBusy(msg.Key, m)
 	*d = driver.Delivery{Message: *msg, Receipt: driver.Receipt{Attempt: attempt, Partition: -1, Offset: offset}}
 }
@@ -233,11 +256,12 @@ func (m *member) handOut(d *driver.Delivery, offset int64, attempt int) {
 // release forgets an in-flight message of m; g.mu is held.
 func (m *member) release(offset int64) (flight, bool) {
 	g := m.group
-	f, ok := g.inFlight[offset]
-	if !ok || f.member != m {
+	st := g.state(offset)
+	if st == nil || st.member != m {
 		return flight{}, false
 	}
-	delete(g.inFlight, offset)
+	f := st.flight
+	st.flight = flight{}
 	if key := f.key; key != "" && g.competing() {
 		if b := g.busy[key]; b.inFlight > 1 {
 			b.inFlight--
@@ -320,12 +344,12 @@ func (m *member) Close(context.Context) error {
 		return nil
 	}
 	m.closed = true
-	for offset, f := range g.inFlight {
+	g.inFlight(func(offset int64, f flight) {
 		if f.member == m {
 			m.release(offset)
 			g.addPending(pendingEntry{offset: offset, attempt: f.attempt + 1}, t.at(offset).Key)
 		}
-	}
+	})
 	delete(g.members, m)
 	if g.name == "" && len(g.members) == 0 {
 		delete(t.readers, g)

@@ -28,10 +28,10 @@ func (m *member) CheckHealth(context.Context) (string, error) {
 		return "closed", driver.ErrClosed
 	}
 	held := 0
-	for _, f := range g.inFlight {
+	g.inFlight(func(_ int64, f flight) {
 		if f.member == m {
 			held++
 		}
-	}
+	})
 	return fmt.Sprintf("member of %d, holding %d messages", len(g.members), held), nil
 }

@@ -19,8 +19,8 @@ func (m *member) Lag(context.Context) ([]driver.PartitionLag, error) {
 		return nil, driver.ErrClosed
 	}
 	unacked := t.end() - g.cursor
-	for _, unsettled := range g.unsettled.Items() {
-		if unsettled {
+	for _, st := range g.window.Items() {
+		if !st.settled {
 			unacked++
 		}
 	}

@@ -202,14 +202,13 @@ func (t *topicLog) join(name string) *member {
 	g := t.groups[name]
 	if g == nil {
 		g = &group{
-			topic:    t,
-			name:     name,
-			cursor:   t.start,
-			low:      t.start,
-			inFlight: make(map[int64]flight),
-			busy:     make(map[string]busyKey),
-			waiting:  make(map[string]int),
-			members:  make(map[*member]struct{}),
+			topic:   t,
+			name:    name,
+			cursor:  t.start,
+			low:     t.start,
+			busy:    make(map[string]busyKey),
+			waiting: make(map[string]int),
+			members: make(map[*member]struct{}),
 		}
 		if name == "" {
 			g.cursor, g.low = t.end(), t.end()

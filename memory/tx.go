@@ -43,6 +43,6 @@ func (m *member) holds(offset int64) bool {
 	g := m.group
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	f, ok := g.inFlight[offset]
-	return ok && f.member == m
+	st := g.state(offset)
+	return st != nil && st.member == m
 }

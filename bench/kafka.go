@@ -18,7 +18,7 @@ func kafkaContenders() []Contender {
 	return []Contender{
 		{
 			Backend: "kafka", Name: "eventbus",
-			Settings: "kafka:// with the driver's defaults (see docs/kafka.md): confluent-kafka-go, idempotent, acks=all, no linger, two requests in flight per broker; five CloudEvents headers (ce_id, ce_time, ce_type, ce_source, ce_specversion) per record; consumer: one group member per bus and group (KIP-848) with the driver's fetch settings, offsets stored once handled",
+			Settings: "kafka:// with the driver's defaults (see docs/kafka.md): confluent-kafka-go, idempotent, acks=all, no linger, two requests in flight per broker, TCP_NODELAY; five CloudEvents headers (ce_id, ce_time, ce_type, ce_source, ce_specversion) per record; consumer: one group member per bus and group (KIP-848) with the driver's fetch settings, offsets stored once handled",
 			open: func(ctx context.Context, cfg Config) (Client, error) {
 				return openBus(ctx, "kafka://"+cfg.Kafka)
 			},
@@ -33,7 +33,7 @@ func kafkaContenders() []Contender {
 		},
 		{
 			Backend: "kafka", Name: "confluent",
-			Settings: "raw confluent-kafka-go: librdkafka's defaults (linger.ms=5) plus idempotent, acks=all; no headers; Produce with a delivery channel per Publish; consumer: Poll(100) loop with the eventbus driver's fetch settings (fetch.wait.max.ms=100, fetch.queue.backoff.ms=10), group.protocol=consumer, StoreMessage per message, auto commit",
+			Settings: "raw confluent-kafka-go: librdkafka's defaults (linger.ms=5, Nagle's algorithm on) plus idempotent, acks=all; no headers; Produce with a delivery channel per Publish; consumer: Poll(100) loop with the eventbus driver's fetch settings (fetch.wait.max.ms=100, fetch.queue.backoff.ms=10), group.protocol=consumer, StoreMessage per message, auto commit",
 			open:     openConfluent,
 			only:     libraryScenarios,
 		},

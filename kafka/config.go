@@ -159,6 +159,11 @@ func (c *config) base(kind map[string]string) *kafka.ConfigMap {
 		"security.protocol":        c.securityProtocol(),
 		"allow.auto.create.topics": false,
 		"go.logs.channel.enable":   true,
+		// TCP_NODELAY, as the Java and the Go clients set it: with
+		// Nagle's algorithm a small produce request written while the
+		// previous one is unacknowledged waits for its response, so
+		// two requests in flight were one.
+		"socket.nagle.disable": true,
 	}
 	if c.tls {
 		setIf(m, "ssl.ca.location", c.tlsCA)

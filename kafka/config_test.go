@@ -30,6 +30,30 @@ func TestProducersKeepTwoRequestsInFlight(t *testing.T) {
 	}
 }
 
+func TestClientsDisableNagle(t *testing.T) {
+	for _, tt := range []struct {
+		query string
+		want  any
+	}{
+		{"", true},
+		{"librdkafka.socket.nagle.disable=false", "false"},
+	} {
+		c, err := parseConfig(driver.OpenConfig{URL: &url.URL{Scheme: "kafka", Host: "h:9092", RawQuery: tt.query}})
+		require.NoError(t, err, tt.query)
+		for name, cfg := range map[string]*confluent.ConfigMap{
+			"producer":               c.producerConfig(),
+			"transactional producer": c.transactionalProducerConfig(),
+			"consumer":               c.consumerConfig("g", "consumer", false),
+			"ephemeral consumer":     c.consumerConfig("", "classic", true),
+		} {
+			assert.Equal(t, tt.want, (*cfg)["socket.nagle.disable"], "%s, %q", name, tt.query)
+		}
+		p, err := confluent.NewProducer(c.producerConfig()) // librdkafka accepts it
+		require.NoError(t, err, tt.query)
+		p.Close()
+	}
+}
+
 func TestLingerTakesZeroAndFractions(t *testing.T) {
 	// want is the linger.ms of the shared producer, wantTx that of
 	// transactional ones.

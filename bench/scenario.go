@@ -185,7 +185,7 @@ func (m measurement) finish(result *Result, n int) {
 
 func (r *runner) publishBatch(ctx context.Context, topic string, result *Result) error {
 	msgs := make([]Message, r.cfg.Batch)
-	if err := r.warmUp(ctx, topic, r.payload); err != nil {
+	if _, err := r.warmUp(ctx, topic, r.payload); err != nil {
 		return err
 	}
 	m := measure()
@@ -210,7 +210,8 @@ func (r *runner) publishBatch(ctx context.Context, topic string, result *Result)
 // has sent to every partition, so that what is measured is a client at
 // work, not one starting on a new topic. A topic created a moment ago may
 // have no leader yet, which some clients report as an error rather than
-// wait: the first message is tried again until ctx ends.
+// wait: the first message is tried again until ctx ends. It returns how
+// many messages it published.
 //
 // The rounds send every key more than warmUpKeyBytes, and one round more:
 // a Kafka broker writes a partition's first offset-index entry on the
@@ -219,7 +220,7 @@ func (r *runner) publishBatch(ctx context.Context, topic string, result *Result)
 // the keys of a round in one request per partition would otherwise meet
 // that stall, once per partition, in its first measured messages, and a
 // client that sends one message at a time during its warm-up would not.
-func (r *runner) warmUp(ctx context.Context, topic string, payload []byte) error {
+func (r *runner) warmUp(ctx context.Context, topic string, payload []byte) (int, error) {
 	for {
 		err := r.client.Publish(ctx, topic, []Message{{Key: r.key(0), Payload: payload}})
 		if err == nil {
@@ -227,7 +228,7 @@ func (r *runner) warmUp(ctx context.Context, topic string, payload []byte) error
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("warm-up publish: %w", err)
+			return 0, fmt.Errorf("warm-up publish: %w", err)
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
@@ -235,12 +236,14 @@ func (r *runner) warmUp(ctx context.Context, topic string, payload []byte) error
 	for i, key := range r.keys {
 		every[i] = Message{Key: key, Payload: payload}
 	}
+	published := 1
 	for range warmUpKeyBytes/max(1, len(payload)) + 2 {
 		if err := r.client.Publish(ctx, topic, every); err != nil {
-			return fmt.Errorf("warm-up publish to every key: %w", err)
+			return published, fmt.Errorf("warm-up publish to every key: %w", err)
 		}
+		published += len(every)
 	}
-	return nil
+	return published, nil
 }
 
 // warmUpKeyBytes is the payload the warm-up sends each key at least:
@@ -248,7 +251,7 @@ func (r *runner) warmUp(ctx context.Context, topic string, payload []byte) error
 const warmUpKeyBytes = 4 << 10
 
 func (r *runner) publishConcurrent(ctx context.Context, topic string, result *Result) error {
-	if err := r.warmUp(ctx, topic, r.payload); err != nil {
+	if _, err := r.warmUp(ctx, topic, r.payload); err != nil {
 		return err
 	}
 	var sent atomic.Int64
@@ -293,8 +296,9 @@ func (r *runner) latency(ctx context.Context, topic, group, scenario string, res
 		consumed = make([]time.Duration, total)
 		received int
 	)
-	warm, all := make(chan struct{}), make(chan struct{})
-	closeWarm := sync.OnceFunc(func() { close(warm) })
+	all := make(chan struct{})
+	var warmedUp atomic.Int64
+	warmUpHandled := make(chan struct{}, 1)
 	stop, err := r.client.Subscribe(ctx, topic, group, func(p []byte) {
 		now := time.Now()
 		if len(p) < 16 {
@@ -302,7 +306,11 @@ func (r *runner) latency(ctx context.Context, topic, group, scenario string, res
 		}
 		index := int(binary.BigEndian.Uint64(p[8:]))
 		if index == 0 {
-			closeWarm()
+			warmedUp.Add(1)
+			select {
+			case warmUpHandled <- struct{}{}:
+			default:
+			}
 			return
 		}
 		mu.Lock()
@@ -319,14 +327,20 @@ func (r *runner) latency(ctx context.Context, topic, group, scenario string, res
 		return err
 	}
 	defer stop()
-	// The subscriber has joined once it handles a warm-up message.
-	if err := r.warmUp(ctx, topic, r.stamped(0, time.Now())); err != nil {
+	// The subscriber is at work once it has handled every warm-up
+	// message: it has joined, and fetches every partition. Having handled
+	// one was not enough: partitions that started later held the first
+	// measured messages of their keys for up to 400 ms.
+	warmUps, err := r.warmUp(ctx, topic, r.stamped(0, time.Now()))
+	if err != nil {
 		return err
 	}
-	select {
-	case <-warm:
-	case <-ctx.Done():
-		return fmt.Errorf("waiting for the subscriber to join: %w", ctx.Err())
+	for warmedUp.Load() < int64(warmUps) {
+		select {
+		case <-warmUpHandled:
+		case <-ctx.Done():
+			return fmt.Errorf("%d of %d warm-up messages handled: %w", warmedUp.Load(), warmUps, ctx.Err())
+		}
 	}
 
 	published := make([]time.Duration, total)

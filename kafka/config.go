@@ -161,8 +161,8 @@ func (c *config) base(kind map[string]string) *kafka.ConfigMap {
 		"go.logs.channel.enable":   true,
 		// TCP_NODELAY, as the Java and the Go clients set it: with
 		// Nagle's algorithm a small produce request written while the
-		// previous one is unacknowledged waits for its response, so
-		// two requests in flight were one.
+		// previous one is unacknowledged can wait for its response
+		// (docs/kafka.md has the measurements).
 		"socket.nagle.disable": true,
 	}
 	if c.tls {

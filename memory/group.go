@@ -34,8 +34,8 @@ type group struct {
 	// window.Items()[i] is offset low+i, below cursor; low is the lowest
 	// offset the group may still need. An array rather than a map of the
 	// messages in flight: the offsets between low and cursor are
-	// contiguous, and a map's insert and delete were a tenth of a
-	// message's cost. It holds at most the topic's retention.
+	// contiguous, and dropping the map's insert, lookup and delete cut
+	// a message's CPU by a tenth. It holds at most the topic's retention.
 	window fifo.Queue[offsetState]
 	low    int64
 

@@ -161,7 +161,9 @@ func (c *conn) subscribePrivate(ctx context.Context, s *subscription, group stri
 	return nil
 }
 
-// Receive implements driver.Subscription.
+// Receive implements driver.Subscription. The records are decoded after
+// the member's lock is released: the poll goroutine takes it for every
+// record it queues.
 func (s *subscription) Receive(ctx context.Context, batch []driver.Delivery) (int, error) {
 	for {
 		s.mu.Lock()
@@ -170,12 +172,15 @@ func (s *subscription) Receive(ctx context.Context, batch []driver.Delivery) (in
 			queued := s.queue.Items()
 			n = min(len(batch), len(queued))
 			for i := range n {
-				s.deliver(&batch[i], queued[i])
+				s.handOut(&batch[i], queued[i])
 			}
 			s.queue.Drop(n)
 		}
 		below := s.queue.Len() < s.limit
 		s.mu.Unlock()
+		for i := range n {
+			batch[i].Message = messageOf(batch[i].Receipt.Native.(*kafka.Message))
+		}
 		if n > 0 {
 			if below {
 				select {
@@ -195,12 +200,12 @@ func (s *subscription) Receive(ctx context.Context, batch []driver.Delivery) (in
 	}
 }
 
-// deliver fills d from q. Callers hold mu.
-func (s *subscription) deliver(d *driver.Delivery, q polled) {
+// handOut fills d's receipt from q, and marks its offset handed out; its
+// message is decoded outside mu. Callers hold mu.
+func (s *subscription) handOut(d *driver.Delivery, q polled) {
 	m, p := q.msg, q.p
 	offset := int64(m.TopicPartition.Offset)
 	*d = driver.Delivery{
-		Message: messageOf(m),
 		Receipt: driver.Receipt{
 			Attempt:   1 + p.attempts[offset],
 			Partition: p.id,
